@@ -1,0 +1,270 @@
+"""Interaction sources (TFDS, GroupLens files, synthetic) -> one in-memory table -> a split.
+
+Every source yields the same :class:`Interactions`: integer ids into two vocabularies (user ids
+and movie titles as strings, the fields TFDS's MovieLens gives), float ratings and timestamps.
+Integer ids keep memory flat for large datasets; strings appear only at the model's edges.
+
+A process parses, builds vocabularies and splits a dataset once: a multirun whose jobs share a
+process reuses the cached table (see :func:`load_split`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from mtrec.config import DatasetConfig
+
+
+class DataError(ValueError):
+    """A dataset that cannot be read; the message names the file (and line) or the key to fix."""
+
+
+@dataclass(frozen=True)
+class Interactions:
+    """One row per (user, movie) rating.
+
+    Attributes:
+      user_vocab: [num_users] user ids as strings; row ``i`` of ``user`` refers to
+        ``user_vocab[user[i] - 1]`` (index 0 is the model's out-of-vocabulary bucket).
+      movie_vocab: [num_movies] movie titles, every candidate movie, rated or not.
+      user: [n] int32 user index, 1-based.
+      movie: [n] int32 movie index, 1-based.
+      rating: [n] float32 rating.
+      timestamp: [n] int64 Unix seconds.
+    """
+
+    user_vocab: np.ndarray
+    movie_vocab: np.ndarray
+    user: np.ndarray
+    movie: np.ndarray
+    rating: np.ndarray
+    timestamp: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.rating)
+
+    @property
+    def num_users(self) -> int:
+        return len(self.user_vocab)
+
+    @property
+    def num_movies(self) -> int:
+        return len(self.movie_vocab)
+
+    def take(self, rows: np.ndarray) -> Interactions:
+        """The same vocabularies, only the given rows."""
+        return Interactions(
+            self.user_vocab,
+            self.movie_vocab,
+            self.user[rows],
+            self.movie[rows],
+            self.rating[rows],
+            self.timestamp[rows],
+        )
+
+
+@dataclass(frozen=True)
+class Split:
+    train: Interactions
+    test: Interactions
+
+
+def from_strings(
+    user_ids: np.ndarray,
+    movie_titles: np.ndarray,
+    ratings: np.ndarray,
+    timestamps: np.ndarray,
+    candidate_titles: np.ndarray,
+) -> Interactions:
+    """Builds vocabularies the tutorial's way (sorted unique strings) and encodes the rows."""
+    user_vocab, user = np.unique(user_ids, return_inverse=True)
+    movie_vocab = np.unique(np.concatenate([candidate_titles, movie_titles]))
+    movie = np.searchsorted(movie_vocab, movie_titles)
+    return Interactions(
+        user_vocab=user_vocab,
+        movie_vocab=movie_vocab,
+        user=(user + 1).astype(np.int32),
+        movie=(movie + 1).astype(np.int32),
+        rating=np.asarray(ratings, dtype=np.float32),
+        timestamp=np.asarray(timestamps, dtype=np.int64),
+    )
+
+
+# --- GroupLens files --------------------------------------------------------------------------
+
+
+def _read_rows(path: Path, sep: str, num_fields: int, encoding: str) -> list[list[str]]:
+    if not path.is_file():
+        raise DataError(f"{path}: file not found (dataset.path must be an unpacked GroupLens folder)")
+    rows = []
+    with path.open(encoding=encoding, newline="") as f:
+        for line_no, line in enumerate(f, start=1):
+            line = line.rstrip("\r\n")
+            if not line:
+                continue
+            fields = line.split(sep)
+            if len(fields) < num_fields:
+                raise DataError(
+                    f"{path}:{line_no}: expected {num_fields} {sep!r}-separated fields, "
+                    f"got {len(fields)}"
+                )
+            rows.append(fields)
+    return rows
+
+
+def _parse_ratings(path: Path, rows: list[list[str]], lookup: dict[str, str]) -> tuple:
+    users, titles, ratings, stamps = [], [], [], []
+    for line_no, (user, item, rating, stamp, *_) in enumerate(rows, start=1):
+        try:
+            titles.append(lookup[item])
+            ratings.append(float(rating))
+            stamps.append(int(stamp))
+        except KeyError:
+            raise DataError(f"{path}:{line_no}: movie id {item!r} is not in the movies file") from None
+        except ValueError:
+            raise DataError(
+                f"{path}:{line_no}: rating {rating!r} or timestamp {stamp!r} is not a number"
+            ) from None
+        users.append(user)
+    return np.array(users), np.array(titles), np.array(ratings), np.array(stamps)
+
+
+def read_grouplens(path: str | Path) -> Interactions:
+    """Reads an unpacked GroupLens ml-100k (u.data, u.item) or ml-1m (ratings.dat, movies.dat).
+
+    Raises:
+      DataError: for a missing folder or file, or a malformed line (file and line number).
+    """
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"dataset.path={path}: no such folder (an unpacked ml-100k or ml-1m archive)")
+    if (folder / "u.data").exists() or (folder / "u.item").exists():
+        ratings_file, movies_file, sep, rating_sep = folder / "u.data", folder / "u.item", "|", "\t"
+    elif (folder / "ratings.dat").exists() or (folder / "movies.dat").exists():
+        ratings_file, movies_file, sep, rating_sep = folder / "ratings.dat", folder / "movies.dat", "::", "::"
+    else:
+        raise DataError(
+            f"dataset.path={path}: neither u.data/u.item (ml-100k) nor ratings.dat/movies.dat (ml-1m) found"
+        )
+    # Both archives encode titles in latin-1 (e.g. "Misérables, Les (1995)").
+    movies = _read_rows(movies_file, sep, 2, "latin-1")
+    lookup = {fields[0]: fields[1] for fields in movies}
+    users, titles, ratings, stamps = _parse_ratings(
+        ratings_file, _read_rows(ratings_file, rating_sep, 4, "latin-1"), lookup
+    )
+    return from_strings(users, titles, ratings, stamps, np.array(list(lookup.values())))
+
+
+# --- TFDS -----------------------------------------------------------------------------------
+
+
+def read_tfds(tfds_name: str, data_dir: Optional[str] = None) -> Interactions:
+    """Loads ``{tfds_name}-ratings`` and ``{tfds_name}-movies``, downloading them if TFDS must.
+
+    Raises:
+      DataError: when TFDS cannot get the data (no network), saying how to use local files.
+    """
+    import tensorflow_datasets as tfds
+
+    try:
+        ratings = tfds.as_numpy(
+            tfds.load(f"{tfds_name}-ratings", split="train", batch_size=-1, data_dir=data_dir)
+        )
+        movies = tfds.as_numpy(
+            tfds.load(f"{tfds_name}-movies", split="train", batch_size=-1, data_dir=data_dir)
+        )
+    except Exception as e:  # TFDS raises many kinds (download, checksum, IO) for the same cause.
+        raise DataError(
+            f"TFDS could not load {tfds_name}-ratings/-movies ({type(e).__name__}: {str(e)[:200]}). "
+            f"Offline? Unpack the GroupLens archive and run with dataset.path=/path/to/folder"
+        ) from e
+    decode = np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])
+    return from_strings(
+        decode(ratings["user_id"]).astype(str),
+        decode(ratings["movie_title"]).astype(str),
+        ratings["user_rating"],
+        ratings["timestamp"],
+        decode(movies["movie_title"]).astype(str),
+    )
+
+
+# --- synthetic ------------------------------------------------------------------------------
+
+
+def make_synthetic(
+    num_users: int, num_movies: int, num_interactions: int, num_factors: int, seed: int
+) -> Interactions:
+    """Users x movies with ratings 1-5 from latent factors, deterministic by ``seed``.
+
+    Each movie belongs to one of ``num_factors`` genres and has a Zipf-like popularity; a user
+    picks a genre from their own preference, then a movie of that genre by popularity. The rating
+    is the rounded, clipped affinity of user and movie factors plus noise. Generation is O(n) and
+    vectorised, so it scales to tens of millions of rows.
+    """
+    rng = np.random.default_rng(seed)
+    user_factors = rng.normal(size=(num_users, num_factors)).astype(np.float32)
+    movie_factors = rng.normal(size=(num_movies, num_factors)).astype(np.float32)
+    movie_genre = np.argmax(movie_factors, axis=1)
+    popularity = 1.0 / np.arange(1, num_movies + 1) ** 0.8
+    rng.shuffle(popularity)
+    user_activity = 1.0 / np.arange(1, num_users + 1) ** 0.5
+
+    user = rng.choice(num_users, size=num_interactions, p=user_activity / user_activity.sum())
+    genre_logits = user_factors[user]
+    genre = np.argmax(genre_logits + rng.gumbel(size=genre_logits.shape), axis=1)
+    movie = np.empty(num_interactions, dtype=np.int64)
+    for g in range(num_factors):
+        rows = np.flatnonzero(genre == g)
+        members = np.flatnonzero(movie_genre == g)
+        if len(members) == 0:
+            members = np.arange(num_movies)
+        weights = popularity[members] / popularity[members].sum()
+        movie[rows] = rng.choice(members, size=len(rows), p=weights)
+
+    affinity = np.einsum("ij,ij->i", user_factors[user], movie_factors[movie]) / np.sqrt(num_factors)
+    rating = np.clip(np.rint(3.0 + 1.2 * affinity + rng.normal(scale=0.5, size=num_interactions)), 1, 5)
+    width = len(str(max(num_users, num_movies)))
+    return Interactions(
+        user_vocab=np.array([f"user_{i:0{width}d}" for i in range(num_users)]),
+        movie_vocab=np.array([f"movie_{i:0{width}d}" for i in range(num_movies)]),
+        user=(user + 1).astype(np.int32),
+        movie=(movie + 1).astype(np.int32),
+        rating=rating.astype(np.float32),
+        timestamp=np.arange(num_interactions, dtype=np.int64),
+    )
+
+
+# --- split and cache ------------------------------------------------------------------------
+
+
+def random_split(data: Interactions, test_fraction: float, seed: int) -> Split:
+    """The tutorial's split: shuffle every row with ``seed``, the first (1 - f) train the model."""
+    order = np.random.default_rng(seed).permutation(len(data))
+    num_train = int(round(len(data) * (1.0 - test_fraction)))
+    return Split(train=data.take(order[:num_train]), test=data.take(order[num_train:]))
+
+
+def load_interactions(cfg: DatasetConfig) -> Interactions:
+    if cfg.kind == "synthetic":
+        return make_synthetic(
+            cfg.num_users, cfg.num_movies, cfg.num_interactions, cfg.num_factors, cfg.split_seed
+        )
+    if cfg.path:
+        return read_grouplens(cfg.path)
+    return read_tfds(cfg.tfds_name, cfg.data_dir)
+
+
+_SPLITS: dict[tuple, Split] = {}
+
+
+def load_split(cfg: DatasetConfig) -> Split:
+    """Loads and splits a dataset once per process for each distinct dataset config."""
+    key = tuple((name, str(getattr(cfg, name))) for name in DatasetConfig.__dataclass_fields__)
+    if key not in _SPLITS:
+        data = load_interactions(cfg)
+        _SPLITS[key] = random_split(data, cfg.test_fraction, cfg.split_seed)
+    return _SPLITS[key]

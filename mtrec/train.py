@@ -1,0 +1,149 @@
+"""train_and_evaluate(cfg, ...) -> metrics. No Hydra here: tests and scripts call it directly."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Callable, Optional
+
+import tensorflow as tf
+
+from mtrec.config import Config, validate, validate_against_data
+from mtrec.data import Interactions, Split, load_split
+from mtrec.model import MultitaskModel
+
+LogFn = Callable[[Mapping[str, float], Optional[int]], None]
+log = logging.getLogger("mtrec")
+
+
+def prepare(cfg: Config) -> Split:
+    """Validates the config, loads and splits the data, then checks what needs the data.
+
+    Raises:
+      ConfigError: a bad config value (named by its full key).
+      DataError: unreadable data (named by file and line).
+    """
+    validate(cfg)
+    split = load_split(cfg.dataset)
+    validate_against_data(cfg, split.train.num_movies)
+    return split
+
+
+def describe(model: MultitaskModel, split: Split) -> str:
+    """One line on the built (untrained) model, for dry runs."""
+    batch = make_dataset(split.train, 2).take(1).get_single_element()
+    model(batch)  # Builds every layer's weights.
+    return (
+        f"model ok: {split.train.num_users} users, {split.train.num_movies} movies, "
+        f"{len(split.train)} train / {len(split.test)} test rows, "
+        f"{model.count_params():,} parameters"
+    )
+
+
+def build_model(cfg: Config, split: Split) -> MultitaskModel:
+    """The configured model, compiled with the configured optimizer."""
+    tf.keras.utils.set_random_seed(cfg.trainer.seed)
+    model = MultitaskModel(
+        user_vocab=split.train.user_vocab,
+        movie_vocab=split.train.movie_vocab,
+        embedding_dim=cfg.model.embedding_dim,
+        rating_hidden_units=list(cfg.model.rating_hidden_units),
+        rating_weight=cfg.loss.rating_weight,
+        retrieval_weight=cfg.loss.retrieval_weight,
+        top_k=list(cfg.trainer.top_k),
+    )
+    optimizers = {
+        "adagrad": tf.keras.optimizers.Adagrad,
+        "adam": tf.keras.optimizers.Adam,
+        "sgd": tf.keras.optimizers.SGD,
+    }
+    model.compile(optimizer=optimizers[cfg.optimizer.name](learning_rate=cfg.optimizer.lr))
+    return model
+
+
+def make_dataset(
+    data: Interactions, batch_size: int, shuffle_seed: Optional[int] = None
+) -> tf.data.Dataset:
+    """Batches of {"user", "movie", "rating"}; reshuffled every epoch when a seed is given."""
+    ds = tf.data.Dataset.from_tensor_slices(
+        {"user": data.user, "movie": data.movie, "rating": data.rating}
+    )
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(data), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _rename(logs: Mapping[str, float], prefix: str) -> dict[str, float]:
+    """Keras/TFRS log names -> mtrec's `split/metric` names."""
+    out = {}
+    for name, value in logs.items():
+        if name.startswith("factorized_top_k/top_"):
+            k = name.removeprefix("factorized_top_k/top_").split("_")[0]
+            name = f"top_{k}_accuracy"
+        elif name not in ("loss", "rating_loss", "retrieval_loss", "rmse"):
+            continue
+        out[f"{prefix}/{name}"] = float(value)
+    return out
+
+
+class _EpochLogger(tf.keras.callbacks.Callback):
+    def __init__(self, epochs: int, log: LogFn, verbose: bool) -> None:
+        super().__init__()
+        self.epochs, self.log, self.verbose = epochs, log, verbose
+        self.history: list[dict[str, float]] = []
+
+    def on_epoch_begin(self, epoch: int, logs: Optional[dict] = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: Optional[dict] = None) -> None:
+        metrics = _rename(logs or {}, "train")
+        metrics["train/epoch_seconds"] = time.perf_counter() - self._start
+        self.history.append(metrics)
+        self.log(metrics, epoch + 1)
+        if self.verbose:
+            shown = "  ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+            log.info(f"epoch {epoch + 1}/{self.epochs}  {shown}")
+
+
+def train_and_evaluate(
+    cfg: Config, split: Split, output_dir: Path, log: Optional[LogFn] = None
+) -> dict[str, float]:
+    """Trains on ``split.train``, evaluates once on ``split.test``, writes ``metrics.json``.
+
+    Args:
+      cfg: the validated config.
+      split: the dataset, already loaded and split (see ``mtrec.data.load_split``).
+      output_dir: where ``metrics.json`` goes.
+      log: called with (metrics, step) after every epoch and once after evaluation.
+
+    Returns:
+      ``test/*`` metrics (``test/rmse``, ``test/top_{k}_accuracy``, losses) and ``time/*``.
+    """
+    log = log or (lambda metrics, step: None)
+    t = cfg.trainer
+    start = time.perf_counter()
+    model = build_model(cfg, split)
+    train_ds = make_dataset(split.train, t.batch_size, shuffle_seed=t.seed)
+    test_ds = make_dataset(split.test, t.eval_batch_size)
+
+    epoch_logger = _EpochLogger(t.epochs, log, t.verbose)
+    fit_start = time.perf_counter()
+    model.fit(train_ds, epochs=t.epochs, verbose=0, callbacks=[epoch_logger])
+    eval_start = time.perf_counter()
+    model.index_candidates()
+    results = _rename(model.evaluate(test_ds, return_dict=True, verbose=0), "test")
+    end = time.perf_counter()
+
+    results["time/fit_seconds"] = eval_start - fit_start
+    results["time/evaluate_seconds"] = end - eval_start
+    results["time/total_seconds"] = end - start
+    log(results, t.epochs)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    # Written whole, then renamed: a crash never leaves a half-written metrics.json behind.
+    partial = output_dir / "metrics.json.partial"
+    partial.write_text(json.dumps({"test": results, "train_history": epoch_logger.history}, indent=2))
+    partial.replace(output_dir / "metrics.json")
+    return results
