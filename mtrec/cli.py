@@ -15,9 +15,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from mtrec import report, tracking
+from mtrec import data, report, tracking
 from mtrec.config import Config, ConfigError, register_configs
-from mtrec.data import DataError
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 log = logging.getLogger("mtrec")
@@ -33,17 +32,17 @@ def _hydra_tags(hc) -> dict[str, str]:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(cfg: Config) -> Optional[Union[float, tuple[float, ...]]]:
-    from mtrec import train  # TensorFlow loads here, after composition succeeded.
-
     hc = HydraConfig.get()
     output_dir = Path(hc.runtime.output_dir)
     try:
-        split = train.prepare(cfg)
-    except (ConfigError, DataError) as e:
+        split = data.prepare(cfg)
+    except (ConfigError, data.DataError) as e:
         if hc.mode == RunMode.MULTIRUN:
             raise  # Hydra finishes the other jobs, then reports this one as failed.
         print(f"mtrec: error: {e}", file=sys.stderr)
         sys.exit(2)
+    from mtrec import train  # TensorFlow loads only once the config and data are known good.
+
     if cfg.dry_run:
         log.info(train.describe(train.build_model(cfg, split), split))
         return None

@@ -126,6 +126,7 @@ def validate(cfg: Config) -> None:
     _require(d.kind in DATASET_KINDS, "dataset.kind", f"one of {DATASET_KINDS}", d.kind)
     _require(0.0 < d.test_fraction < 1.0, "dataset.test_fraction", "in (0, 1)", d.test_fraction)
     if d.kind == "synthetic":
+        _require(d.path is None, "dataset.path", "unset for a synthetic dataset", d.path)
         for key in ("num_users", "num_movies", "num_interactions", "num_factors"):
             value = getattr(d, key)
             _require(value > 0, f"dataset.{key}", "> 0", value)
@@ -157,10 +158,15 @@ def validate(cfg: Config) -> None:
     for i, k in enumerate(t.top_k):
         _require(k > 0, f"trainer.top_k[{i}]", "> 0", k)
 
+    known = test_metric_names(t.top_k)
     for i, name in enumerate(cfg.objectives):
-        _require(
-            name.startswith("test/"), f"objectives[{i}]", "a test/* metric name", name
-        )
+        _require(name in known, f"objectives[{i}]", f"one of {known}", name)
+
+
+def test_metric_names(top_k: list[int]) -> list[str]:
+    """Every ``test/*`` metric a run reports, in display order."""
+    names = ["test/loss", "test/rating_loss", "test/retrieval_loss", "test/rmse"]
+    return names + [f"test/top_{k}_accuracy" for k in top_k]
 
 
 def validate_against_data(cfg: Config, num_movies: int) -> None:

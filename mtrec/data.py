@@ -10,13 +10,14 @@ process reuses the cached table (see :func:`load_split`).
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from mtrec.config import DatasetConfig
+from mtrec.config import Config, DatasetConfig, validate, validate_against_data
 
 
 class DataError(ValueError):
@@ -162,25 +163,53 @@ def read_grouplens(path: str | Path) -> Interactions:
 # --- TFDS -----------------------------------------------------------------------------------
 
 
+# Where TFDS's MovieLens builders download from; checked first so that an offline machine fails
+# in seconds instead of after TFDS's minutes of download retries.
+GROUPLENS_HOST = "files.grouplens.org"
+
+
+def _load_tfds(name: str, data_dir: Optional[str]):
+    import tensorflow_datasets as tfds
+
+    try:
+        return tfds.load(name, split="train", data_dir=data_dir, download=False)
+    except Exception:  # Not prepared yet (TFDS raises AssertionError or its own errors).
+        pass
+    try:
+        socket.create_connection((GROUPLENS_HOST, 443), timeout=10).close()
+    except OSError as e:
+        raise DataError(
+            f"TFDS has no prepared copy of {name} and cannot download it ({GROUPLENS_HOST}: {e}). "
+            "Offline? Unpack the GroupLens archive and run with dataset.path=/path/to/folder"
+        ) from None
+    return tfds.load(name, split="train", data_dir=data_dir)
+
+
+def _tfds_columns(name: str, data_dir: Optional[str], keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    import tensorflow_datasets as tfds
+
+    ds = _load_tfds(name, data_dir).map(lambda x: {k: x[k] for k in keys}).batch(1 << 20)
+    chunks = list(tfds.as_numpy(ds))
+    return {k: np.concatenate([c[k] for c in chunks]) for k in keys}
+
+
 def read_tfds(tfds_name: str, data_dir: Optional[str] = None) -> Interactions:
     """Loads ``{tfds_name}-ratings`` and ``{tfds_name}-movies``, downloading them if TFDS must.
 
     Raises:
       DataError: when TFDS cannot get the data (no network), saying how to use local files.
     """
-    import tensorflow_datasets as tfds
-
     try:
-        ratings = tfds.as_numpy(
-            tfds.load(f"{tfds_name}-ratings", split="train", batch_size=-1, data_dir=data_dir)
+        ratings = _tfds_columns(
+            f"{tfds_name}-ratings", data_dir, ("user_id", "movie_title", "user_rating", "timestamp")
         )
-        movies = tfds.as_numpy(
-            tfds.load(f"{tfds_name}-movies", split="train", batch_size=-1, data_dir=data_dir)
-        )
+        movies = _tfds_columns(f"{tfds_name}-movies", data_dir, ("movie_title",))
+    except DataError:
+        raise
     except Exception as e:  # TFDS raises many kinds (download, checksum, IO) for the same cause.
         raise DataError(
             f"TFDS could not load {tfds_name}-ratings/-movies ({type(e).__name__}: {str(e)[:200]}). "
-            f"Offline? Unpack the GroupLens archive and run with dataset.path=/path/to/folder"
+            "Offline? Unpack the GroupLens archive and run with dataset.path=/path/to/folder"
         ) from e
     decode = np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])
     return from_strings(
@@ -268,3 +297,18 @@ def load_split(cfg: DatasetConfig) -> Split:
         data = load_interactions(cfg)
         _SPLITS[key] = random_split(data, cfg.test_fraction, cfg.split_seed)
     return _SPLITS[key]
+
+
+def prepare(cfg: Config) -> Split:
+    """Validates the config, loads and splits the data, then checks what needs the data.
+
+    Needs no TensorFlow (except for the TFDS source), so bad input fails before TF starts.
+
+    Raises:
+      ConfigError: a bad config value (named by its full key).
+      DataError: unreadable data (named by file and line).
+    """
+    validate(cfg)
+    split = load_split(cfg.dataset)
+    validate_against_data(cfg, split.train.num_movies)
+    return split

@@ -11,25 +11,12 @@ from typing import Callable, Optional
 
 import tensorflow as tf
 
-from mtrec.config import Config, validate, validate_against_data
-from mtrec.data import Interactions, Split, load_split
+from mtrec.config import Config
+from mtrec.data import Interactions, Split
 from mtrec.model import MultitaskModel
 
 LogFn = Callable[[Mapping[str, float], Optional[int]], None]
 log = logging.getLogger("mtrec")
-
-
-def prepare(cfg: Config) -> Split:
-    """Validates the config, loads and splits the data, then checks what needs the data.
-
-    Raises:
-      ConfigError: a bad config value (named by its full key).
-      DataError: unreadable data (named by file and line).
-    """
-    validate(cfg)
-    split = load_split(cfg.dataset)
-    validate_against_data(cfg, split.train.num_movies)
-    return split
 
 
 def describe(model: MultitaskModel, split: Split) -> str:

@@ -1,0 +1,77 @@
+"""The `mtrec` command end to end, in subprocesses, with a SQLite store under tmp_path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from tests.conftest import run_mtrec, runs_in
+
+
+def test_smoke_run_logs_one_complete_mlflow_run(tmp_path: Path) -> None:
+    out = run_mtrec(tmp_path, "experiment=smoke", "hydra.run.dir=out")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "epoch 1/1  train/loss=" in out.stdout
+    assert "test/top_10_accuracy" in out.stdout and "test/rmse" in out.stdout
+
+    runs = runs_in(tmp_path / "mlflow.db")
+    assert len(runs) == 1
+    run = runs.iloc[0]
+    assert run["status"] == "FINISHED"
+    assert run["tags.mlflow.runName"] == "rating=1 retrieval=1"
+    assert run["params.loss.rating_weight"] == "1.0" and run["params.trainer.epochs"] == "1"
+    assert run["params.dataset.name"] == "synthetic" and run["params.model.embedding_dim"] == "8"
+    assert run["tags.mtrec.version"] and run["tags.mtrec.overrides"] == "experiment=smoke"
+    assert 0.0 < run["metrics.test/rmse"] < 5.0
+    assert 0.0 <= run["metrics.test/top_1_accuracy"] <= run["metrics.test/top_10_accuracy"] <= 1.0
+    client = mlflow.MlflowClient()
+    history = client.get_metric_history(run["run_id"], "train/retrieval_loss")
+    assert [m.step for m in history] == [1]
+
+    artifacts = {a.path for a in client.list_artifacts(run["run_id"])}
+    assert {"config.yaml", "metrics.json", ".hydra"} <= artifacts
+    hydra_files = {a.path for a in client.list_artifacts(run["run_id"], ".hydra")}
+    assert ".hydra/overrides.yaml" in hydra_files
+    written = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert written["test"]["test/rmse"] == pytest.approx(run["metrics.test/rmse"])
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("loss.rating_weight=-1", "mtrec: error: loss.rating_weight must be >= 0 (got -1.0)"),
+        ("trainer.top_k=[1,500]", "mtrec: error: trainer.top_k[1] must be <= the number of candidate movies"),
+        ("dataset=movielens_100k", None),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_no_run(tmp_path: Path, override: str, message) -> None:
+    args = ["experiment=smoke", override]
+    if message is None:  # A data error: the folder does not exist.
+        args.append(f"dataset.path={tmp_path / 'missing'}")
+        message = f"mtrec: error: dataset.path={tmp_path / 'missing'}: no such folder"
+    out = run_mtrec(tmp_path, *args, "hydra.run.dir=out")
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [message] or out.stderr.strip().startswith(message)
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "Traceback" not in out.stderr + out.stdout
+    assert not (tmp_path / "mlflow.db").exists()
+    assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_dry_run_builds_the_model_without_training_or_tracking(tmp_path: Path) -> None:
+    out = run_mtrec(tmp_path, "experiment=smoke", "dry_run=true", "hydra.run.dir=out")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "model ok: 300 users, 200 movies, 4000 train / 1000 test rows" in out.stdout
+    assert "epoch" not in out.stdout
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_misspelt_key_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    out = run_mtrec(tmp_path, "experiment=smoke", "loss.rating_wieght=2")
+    assert out.returncode != 0
+    assert "Key 'rating_wieght' not in 'LossConfig'" in out.stderr
+    assert "full_key: loss.rating_wieght" in out.stderr
+    assert not (tmp_path / "mlflow.db").exists()

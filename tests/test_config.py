@@ -1,0 +1,111 @@
+"""Config composition and validation: no TensorFlow needed, milliseconds each."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra.errors import ConfigCompositionException
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
+
+from mtrec.cli import CONF_DIR
+from mtrec.config import ConfigError, validate, validate_against_data
+from tests.conftest import REPO, compose_config
+
+GROUPS = ["dataset", "model", "optimizer", "loss", "trainer", "tracking", "experiment"]
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize(
+    "group,option", [(g, o) for g in GROUPS for o in options(g)]
+)
+def test_every_option_composes_and_validates(group: str, option: str) -> None:
+    cfg = compose_config(f"{group}={option}")
+    validate(cfg)
+    if group != "experiment":
+        assert cfg[group] is not None
+
+
+def test_defaults_are_the_tutorial() -> None:
+    cfg = compose_config()
+    assert cfg.dataset.name == "movielens_100k" and cfg.dataset.test_fraction == 0.2
+    assert cfg.dataset.split_seed == 42
+    assert cfg.model.embedding_dim == 32 and list(cfg.model.rating_hidden_units) == [256, 128]
+    assert cfg.optimizer.name == "adagrad" and cfg.optimizer.lr == 0.1
+    assert (cfg.loss.rating_weight, cfg.loss.retrieval_weight) == (1.0, 1.0)
+    assert (cfg.trainer.epochs, cfg.trainer.batch_size, cfg.trainer.eval_batch_size) == (3, 8192, 4096)
+    assert list(cfg.trainer.top_k) == [1, 5, 10, 50, 100]
+    assert cfg.tracking.uri == "sqlite:///mlflow.db"
+
+
+def test_loss_options_set_the_tutorial_weights() -> None:
+    weights = {
+        o: (compose_config(f"loss={o}").loss.rating_weight, compose_config(f"loss={o}").loss.retrieval_weight)
+        for o in options("loss")
+    }
+    assert weights == {"joint": (1.0, 1.0), "rating_only": (1.0, 0.0), "retrieval_only": (0.0, 1.0)}
+
+
+def test_misspelt_key_fails_at_composition() -> None:
+    with pytest.raises(ConfigCompositionException) as e:
+        compose_config("loss.rating_wieght=1")
+    assert isinstance(e.value.__cause__, (ConfigAttributeError, ConfigKeyError))
+    assert "full_key: loss.rating_wieght" in str(e.value.__cause__)
+
+
+def test_wrong_type_fails_at_composition() -> None:
+    with pytest.raises(ConfigCompositionException) as e:
+        compose_config("trainer.epochs=three")
+    assert isinstance(e.value.__cause__, ValidationError)
+    assert "trainer.epochs" in str(e.value.__cause__)
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("loss.rating_weight=-1", "loss.rating_weight must be >= 0 (got -1.0)"),
+        ("loss.retrieval_weight=nan", "loss.retrieval_weight must be >= 0"),
+        ("loss=rating_only loss.rating_weight=0", "are both 0"),
+        ("model.embedding_dim=0", "model.embedding_dim must be > 0 (got 0)"),
+        ("model.rating_hidden_units=[64,-2]", "model.rating_hidden_units[1] must be > 0"),
+        ("optimizer.lr=0", "optimizer.lr must be > 0 (got 0.0)"),
+        ("optimizer.name=rmsprop", "optimizer.name must be one of"),
+        ("trainer.epochs=0", "trainer.epochs must be > 0"),
+        ("trainer.batch_size=-8", "trainer.batch_size must be > 0"),
+        ("trainer.eval_batch_size=0", "trainer.eval_batch_size must be > 0"),
+        ("trainer.top_k=[]", "trainer.top_k must be a non-empty list"),
+        ("trainer.top_k=[0,5]", "trainer.top_k[0] must be > 0"),
+        ("dataset.test_fraction=1.0", "dataset.test_fraction must be in (0, 1)"),
+        ("dataset.test_fraction=0", "dataset.test_fraction must be in (0, 1)"),
+        ("dataset=synthetic dataset.num_users=0", "dataset.num_users must be > 0"),
+        ("dataset=synthetic dataset.path=/data", "dataset.path must be unset for a synthetic"),
+        ("objectives=[test/rmsee]", "objectives[0] must be one of"),
+    ],
+)
+def test_bad_values_name_the_key(override: str, message: str) -> None:
+    cfg = compose_config(*override.split())
+    with pytest.raises(ConfigError) as e:
+        validate(cfg)
+    assert message in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_top_k_is_checked_against_the_catalogue() -> None:
+    cfg = compose_config("trainer.top_k=[1,100]")
+    validate_against_data(cfg, num_movies=100)
+    with pytest.raises(ConfigError, match=r"trainer.top_k\[1\] must be <= the number of candidate movies \(99\)"):
+        validate_against_data(cfg, num_movies=99)
+
+
+def test_composition_needs_no_tensorflow() -> None:
+    code = (
+        "import sys; from tests.conftest import REPO, compose_config; from mtrec.config import validate; "
+        "validate(compose_config('experiment=smoke')); print('tensorflow' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,82 @@
+"""The multitask model against hand-computed numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mtrec.model import MultitaskModel
+
+USERS = np.array(["u1", "u2", "u3", "u4"])
+MOVIES = np.array(["m1", "m2", "m3", "m4", "m5"])
+
+
+FEATURES = {
+    "user": tf.constant([1, 2, 3, 4], tf.int32),
+    "movie": tf.constant([2, 5, 1, 3], tf.int32),
+    "rating": tf.constant([4.0, 1.0, 5.0, 3.0]),
+}
+
+
+def make_model(rating_weight: float, retrieval_weight: float) -> MultitaskModel:
+    tf.keras.utils.set_random_seed(0)
+    model = MultitaskModel(USERS, MOVIES, embedding_dim=3, rating_hidden_units=[4],
+                           rating_weight=rating_weight, retrieval_weight=retrieval_weight, top_k=[1, 2])
+    model(FEATURES)  # Builds the embedding tables.
+    model.index_candidates()
+    return model
+
+
+def expected_losses(model: MultitaskModel) -> tuple[float, float]:
+    """MSE of the rating head, and the in-batch softmax cross-entropy summed over the batch."""
+    users = model.user_embedding.embeddings.numpy()[FEATURES["user"].numpy()]
+    movies = model.movie_embedding.embeddings.numpy()[FEATURES["movie"].numpy()]
+    predictions = model.predict_rating(tf.constant(users), tf.constant(movies)).numpy()[:, 0]
+    mse = np.mean((predictions - FEATURES["rating"].numpy()) ** 2)
+    logits = users.astype(np.float64) @ movies.T.astype(np.float64)
+    log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    return float(mse), float(-np.trace(log_softmax))
+
+
+@pytest.mark.parametrize("weights", [(1.0, 1.0), (0.3, 2.0), (1.0, 0.0), (0.0, 0.5)])
+def test_loss_is_the_weighted_sum(weights: tuple[float, float]) -> None:
+    model = make_model(*weights)
+    mse, softmax_ce = expected_losses(model)
+    for training in (False, True):
+        loss = model.compute_loss(dict(FEATURES), training=training).numpy()
+        assert loss == pytest.approx(weights[0] * mse + weights[1] * softmax_ce, rel=1e-5)
+
+
+def test_zero_weight_task_is_skipped_in_training_only() -> None:
+    model = make_model(0.0, 1.0)
+    model.compile(optimizer=tf.keras.optimizers.Adagrad(0.1))
+    head_before = [w.numpy().copy() for w in model.rating_model.weights]
+    logs = model.train_step(dict(FEATURES))
+    assert "rating_loss" not in logs and "retrieval_loss" in logs
+    for before, after in zip(head_before, model.rating_model.weights):
+        np.testing.assert_array_equal(before, after.numpy())
+    model.index_candidates()
+    logs = model.test_step(dict(FEATURES))
+    assert {"rating_loss", "rmse", "factorized_top_k/top_1_categorical_accuracy"} <= set(logs)
+
+
+def test_top_k_counts_the_true_movie_among_all_candidates() -> None:
+    model = make_model(1.0, 1.0)
+    model.index_candidates()
+    model.reset_metrics()
+    model.test_step(dict(FEATURES))
+    users = model.user_embedding.embeddings.numpy()[1:]
+    movies = model.movie_embedding.embeddings.numpy()[1:]
+    scores = users @ movies.T  # [4 users, 5 movies]
+    true = FEATURES["movie"].numpy() - 1
+    rank = (scores > scores[np.arange(4), true][:, None]).sum(axis=1)  # 0 = ranked first
+    metrics = {m.name: float(m.result()) for m in model.metrics}
+    assert metrics["factorized_top_k/top_1_categorical_accuracy"] == pytest.approx(np.mean(rank < 1))
+    assert metrics["factorized_top_k/top_2_categorical_accuracy"] == pytest.approx(np.mean(rank < 2))
+
+
+def test_string_lookups_match_integer_ids() -> None:
+    model = make_model(1.0, 1.0)
+    np.testing.assert_array_equal(model.user_lookup(tf.constant(["u1", "u4", "nobody"])).numpy(), [1, 4, 0])
+    np.testing.assert_array_equal(model.movie_lookup(tf.constant(["m5"])).numpy(), [5])

@@ -1,0 +1,62 @@
+"""MLflow run lifecycle: every way out of a run closes it with the right status."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from mtrec import tracking
+from mtrec.config import TrackingConfig
+
+
+def tracking_cfg(tmp_path: Path) -> TrackingConfig:
+    return TrackingConfig(uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment="lifecycle")
+
+
+def only_run(tmp_path: Path):
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["lifecycle"])
+    assert len(runs) == 1
+    return runs.iloc[0]
+
+
+def test_finished_run_has_params_tags_and_epoch_metrics(tmp_path: Path) -> None:
+    params = tracking.flatten({"loss": {"rating_weight": 0.5}, "trainer": {"top_k": [1, 5]}})
+    assert params == {"loss.rating_weight": "0.5", "trainer.top_k": "[1, 5]"}
+    with tracking.start_run(tracking_cfg(tmp_path), run_name="r", params=params, tags={"a": "b"}) as run:
+        run.log_metrics({"train/loss": 3.0}, 1)
+        run.log_metrics({"train/loss": 2.0}, 2)
+    row = only_run(tmp_path)
+    assert row["status"] == "FINISHED" and row["tags.a"] == "b" and row["params.trainer.top_k"] == "[1, 5]"
+    history = mlflow.MlflowClient().get_metric_history(row["run_id"], "train/loss")
+    assert [(m.step, m.value) for m in history] == [(1, 3.0), (2, 2.0)]
+    assert mlflow.active_run() is None
+
+
+def test_exception_marks_the_run_failed_with_the_error(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError), tracking.start_run(tracking_cfg(tmp_path), run_name="r", params={}, tags={}):
+        raise RuntimeError("boom")
+    row = only_run(tmp_path)
+    assert row["status"] == "FAILED" and row["tags.mtrec.error"] == "RuntimeError: boom"
+    assert mlflow.active_run() is None
+
+
+def test_ctrl_c_marks_the_run_killed(tmp_path: Path) -> None:
+    with pytest.raises(KeyboardInterrupt), tracking.start_run(
+        tracking_cfg(tmp_path), run_name="r", params={}, tags={}
+    ):
+        raise KeyboardInterrupt
+    assert only_run(tmp_path)["status"] == "KILLED"
+
+
+def test_disabled_tracking_writes_nothing(tmp_path: Path) -> None:
+    cfg = TrackingConfig(enabled=False, uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with tracking.start_run(cfg, run_name="r", params={}, tags={}) as run:
+        run.log_metrics({"x": 1.0})
+    assert run.run_id is None and not (tmp_path / "mlflow.db").exists()
+
+
+def test_run_name_shows_the_weights() -> None:
+    assert tracking.default_run_name(0.5, 1.0) == "rating=0.5 retrieval=1"
