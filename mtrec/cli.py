@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Optional, Union
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -31,7 +30,7 @@ def _hydra_tags(hc) -> dict[str, str]:
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
-def main(cfg: Config) -> Optional[Union[float, tuple[float, ...]]]:
+def main(cfg: Config) -> float | tuple[float, ...] | None:
     hc = HydraConfig.get()
     output_dir = Path(hc.runtime.output_dir)
     try:
@@ -51,7 +50,7 @@ def main(cfg: Config) -> Optional[Union[float, tuple[float, ...]]]:
     run_name = cfg.tracking.run_name or tracking.default_run_name(
         cfg.loss.rating_weight, cfg.loss.retrieval_weight
     )
-    params = tracking.flatten(OmegaConf.to_container(cfg, resolve=True))
+    params = tracking.flatten(cast(dict, OmegaConf.to_container(cfg, resolve=True)))
     with tracking.start_run(cfg.tracking, run_name=run_name, params=params, tags=_hydra_tags(hc)) as run:
         metrics = train.train_and_evaluate(cfg, split, output_dir, run.log_metrics)
         if cfg.tracking.log_artifacts:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -33,8 +33,8 @@ class DatasetConfig:
     name: str = MISSING
     kind: str = "movielens"
     tfds_name: str = "movielens/100k"
-    path: Optional[str] = None
-    data_dir: Optional[str] = None
+    path: str | None = None
+    data_dir: str | None = None
     test_fraction: float = 0.2
     split_seed: int = 42
     # synthetic only
@@ -77,7 +77,7 @@ class TrackingConfig:
     enabled: bool = True
     uri: str = "sqlite:///mlflow.db"
     experiment: str = "mtrec"
-    run_name: Optional[str] = None
+    run_name: str | None = None
     log_artifacts: bool = True
 
 
@@ -93,7 +93,7 @@ class Config:
     objectives: list[str] = field(default_factory=lambda: ["test/rmse"])
     # Compose, validate, load data and build the model, but do not train or log.
     dry_run: bool = False
-    experiment: Optional[Any] = None
+    experiment: Any | None = None
 
 
 def register_configs() -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -110,8 +109,7 @@ def _read_rows(path: Path, sep: str, num_fields: int, encoding: str) -> list[lis
             fields = line.split(sep)
             if len(fields) < num_fields:
                 raise DataError(
-                    f"{path}:{line_no}: expected {num_fields} {sep!r}-separated fields, "
-                    f"got {len(fields)}"
+                    f"{path}:{line_no}: expected {num_fields} {sep!r}-separated fields, got {len(fields)}"
                 )
             rows.append(fields)
     return rows
@@ -168,7 +166,7 @@ def read_grouplens(path: str | Path) -> Interactions:
 GROUPLENS_HOST = "files.grouplens.org"
 
 
-def _load_tfds(name: str, data_dir: Optional[str]):
+def _load_tfds(name: str, data_dir: str | None):
     import tensorflow_datasets as tfds
 
     try:
@@ -185,7 +183,7 @@ def _load_tfds(name: str, data_dir: Optional[str]):
     return tfds.load(name, split="train", data_dir=data_dir)
 
 
-def _tfds_columns(name: str, data_dir: Optional[str], keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+def _tfds_columns(name: str, data_dir: str | None, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
     import tensorflow_datasets as tfds
 
     ds = _load_tfds(name, data_dir).map(lambda x: {k: x[k] for k in keys}).batch(1 << 20)
@@ -193,7 +191,7 @@ def _tfds_columns(name: str, data_dir: Optional[str], keys: tuple[str, ...]) -> 
     return {k: np.concatenate([c[k] for c in chunks]) for k in keys}
 
 
-def read_tfds(tfds_name: str, data_dir: Optional[str] = None) -> Interactions:
+def read_tfds(tfds_name: str, data_dir: str | None = None) -> Interactions:
     """Loads ``{tfds_name}-ratings`` and ``{tfds_name}-movies``, downloading them if TFDS must.
 
     Raises:

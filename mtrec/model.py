@@ -7,11 +7,13 @@ raw string ids onto the same indices sit at the model's edges, for serving.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
+
+from mtrec.losses import in_batch_softmax_loss
 
 
 class MultitaskModel(tfrs.models.Model):
@@ -81,9 +83,7 @@ class MultitaskModel(tfrs.models.Model):
         variables = self.trainable_variables
         gradients = tape.gradient(loss, variables)
         # A skipped task's weights get no gradient at all (None), not a zero one.
-        self.optimizer.apply_gradients(
-            (g, v) for g, v in zip(gradients, variables) if g is not None
-        )
+        self.optimizer.apply_gradients((g, v) for g, v in zip(gradients, variables) if g is not None)
         return self._logs(training=True)
 
     def test_step(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -122,7 +122,6 @@ class MultitaskModel(tfrs.models.Model):
     def compute_loss(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         user_embeddings = self.user_embedding(features["user"])
         movie_embeddings = self.movie_embedding(features["movie"])
-        compute_metrics = not training
         # A task with weight 0 adds nothing to the gradients; skip it in training, but still
         # evaluate it, so every run reports every metric.
         total = tf.constant(0.0)
@@ -130,17 +129,19 @@ class MultitaskModel(tfrs.models.Model):
             rating_loss = self.rating_task(
                 labels=features["rating"],
                 predictions=self.predict_rating(user_embeddings, movie_embeddings),
-                compute_metrics=compute_metrics,
+                compute_metrics=not training,
             )
             self.rating_loss_tracker.update_state(rating_loss)
             total += self.rating_weight * rating_loss
-        if self.retrieval_weight > 0 or not training:
+        retrieval_loss = None
+        if training and self.retrieval_weight > 0:
+            # Same value and gradients as the task's loss (tested), without [batch, batch] tensors.
+            retrieval_loss = in_batch_softmax_loss(user_embeddings, movie_embeddings)
+        elif not training:
             retrieval_loss = self.retrieval_task(
-                user_embeddings,
-                movie_embeddings,
-                compute_metrics=compute_metrics,
-                compute_batch_metrics=False,
+                user_embeddings, movie_embeddings, compute_metrics=True, compute_batch_metrics=False
             )
+        if retrieval_loss is not None:
             self.retrieval_loss_tracker.update_state(retrieval_loss)
             total += self.retrieval_weight * retrieval_loss
         self.loss_tracker.update_state(total)

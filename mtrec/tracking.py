@@ -10,7 +10,7 @@ import contextlib
 import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import mlflow
 from mlflow.entities import RunStatus
@@ -35,12 +35,10 @@ def default_run_name(rating_weight: float, retrieval_weight: float) -> str:
     return f"rating={rating_weight:g} retrieval={retrieval_weight:g}"
 
 
-def git_commit(cwd: Optional[Path] = None) -> Optional[str]:
+def git_commit(cwd: Path | None = None) -> str | None:
     """The commit of the working directory's git checkout, or None outside one."""
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5
-        )
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
@@ -49,10 +47,10 @@ def git_commit(cwd: Optional[Path] = None) -> Optional[str]:
 class RunLogger:
     """What training sees of a run: metric logging only."""
 
-    def __init__(self, run_id: Optional[str]) -> None:
+    def __init__(self, run_id: str | None) -> None:
         self.run_id = run_id
 
-    def log_metrics(self, metrics: Mapping[str, float], step: Optional[int] = None) -> None:
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         if self.run_id is not None:
             mlflow.log_metrics(dict(metrics), step=step, run_id=self.run_id)
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Optional
 
 import tensorflow as tf
 
@@ -15,7 +14,7 @@ from mtrec.config import Config
 from mtrec.data import Interactions, Split
 from mtrec.model import MultitaskModel
 
-LogFn = Callable[[Mapping[str, float], Optional[int]], None]
+LogFn = Callable[[Mapping[str, float], int | None], None]
 log = logging.getLogger("mtrec")
 
 
@@ -51,13 +50,9 @@ def build_model(cfg: Config, split: Split) -> MultitaskModel:
     return model
 
 
-def make_dataset(
-    data: Interactions, batch_size: int, shuffle_seed: Optional[int] = None
-) -> tf.data.Dataset:
+def make_dataset(data: Interactions, batch_size: int, shuffle_seed: int | None = None) -> tf.data.Dataset:
     """Batches of {"user", "movie", "rating"}; reshuffled every epoch when a seed is given."""
-    ds = tf.data.Dataset.from_tensor_slices(
-        {"user": data.user, "movie": data.movie, "rating": data.rating}
-    )
+    ds = tf.data.Dataset.from_tensor_slices({"user": data.user, "movie": data.movie, "rating": data.rating})
     if shuffle_seed is not None:
         ds = ds.shuffle(len(data), seed=shuffle_seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
@@ -82,10 +77,10 @@ class _EpochLogger(tf.keras.callbacks.Callback):
         self.epochs, self.log, self.verbose = epochs, log, verbose
         self.history: list[dict[str, float]] = []
 
-    def on_epoch_begin(self, epoch: int, logs: Optional[dict] = None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._start = time.perf_counter()
 
-    def on_epoch_end(self, epoch: int, logs: Optional[dict] = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         metrics = _rename(logs or {}, "train")
         metrics["train/epoch_seconds"] = time.perf_counter() - self._start
         self.history.append(metrics)
@@ -96,7 +91,7 @@ class _EpochLogger(tf.keras.callbacks.Callback):
 
 
 def train_and_evaluate(
-    cfg: Config, split: Split, output_dir: Path, log: Optional[LogFn] = None
+    cfg: Config, split: Split, output_dir: Path, log: LogFn | None = None
 ) -> dict[str, float]:
     """Trains on ``split.train``, evaluates once on ``split.test``, writes ``metrics.json``.
 

@@ -21,9 +21,7 @@ def options(group: str) -> list[str]:
     return sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml"))
 
 
-@pytest.mark.parametrize(
-    "group,option", [(g, o) for g in GROUPS for o in options(g)]
-)
+@pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
 def test_every_option_composes_and_validates(group: str, option: str) -> None:
     cfg = compose_config(f"{group}={option}")
     validate(cfg)
@@ -98,7 +96,9 @@ def test_bad_values_name_the_key(override: str, message: str) -> None:
 def test_top_k_is_checked_against_the_catalogue() -> None:
     cfg = compose_config("trainer.top_k=[1,100]")
     validate_against_data(cfg, num_movies=100)
-    with pytest.raises(ConfigError, match=r"trainer.top_k\[1\] must be <= the number of candidate movies \(99\)"):
+    with pytest.raises(
+        ConfigError, match=r"trainer.top_k\[1\] must be <= the number of candidate movies \(99\)"
+    ):
         validate_against_data(cfg, num_movies=99)
 
 

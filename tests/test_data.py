@@ -86,7 +86,7 @@ def test_tfds_source_with_mock_data() -> None:
     with tfds.testing.mock_data(num_examples=40):
         d = data.read_tfds("movielens/100k")
     assert len(d) == 40
-    assert d.num_users == len(np.unique(d.user)) and 1 <= d.user.min() and d.user.max() <= d.num_users
+    assert d.num_users == len(np.unique(d.user)) and d.user.min() >= 1 and d.user.max() <= d.num_users
     # Every rated title is a candidate, and candidates from the movies table are kept too.
     assert d.movie.max() <= d.num_movies and d.num_movies >= len(np.unique(d.movie))
     assert d.user_vocab.dtype.kind == "U"
@@ -106,7 +106,7 @@ def test_synthetic_is_deterministic_and_in_range() -> None:
     assert not np.array_equal(a.movie, c.movie)
     assert len(a) == 2000 and a.num_users == 50 and a.num_movies == 30
     assert a.rating.min() >= 1 and a.rating.max() <= 5 and len(np.unique(a.rating)) > 2
-    assert 1 <= a.movie.min() and a.movie.max() <= 30
+    assert a.movie.min() >= 1 and a.movie.max() <= 30
 
 
 def test_split_is_a_seeded_partition() -> None:

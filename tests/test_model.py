@@ -21,8 +21,15 @@ FEATURES = {
 
 def make_model(rating_weight: float, retrieval_weight: float) -> MultitaskModel:
     tf.keras.utils.set_random_seed(0)
-    model = MultitaskModel(USERS, MOVIES, embedding_dim=3, rating_hidden_units=[4],
-                           rating_weight=rating_weight, retrieval_weight=retrieval_weight, top_k=[1, 2])
+    model = MultitaskModel(
+        USERS,
+        MOVIES,
+        embedding_dim=3,
+        rating_hidden_units=[4],
+        rating_weight=rating_weight,
+        retrieval_weight=retrieval_weight,
+        top_k=[1, 2],
+    )
     model(FEATURES)  # Builds the embedding tables.
     model.index_candidates()
     return model

@@ -12,7 +12,11 @@ from tests.conftest import run_mtrec, runs_in
 @pytest.mark.slow
 def test_two_by_two_multirun_logs_four_runs(tmp_path: Path) -> None:
     out = run_mtrec(
-        tmp_path, "-m", "experiment=smoke", "loss.rating_weight=0.5,1", "loss.retrieval_weight=0,2",
+        tmp_path,
+        "-m",
+        "experiment=smoke",
+        "loss.rating_weight=0.5,1",
+        "loss.retrieval_weight=0,2",
         "hydra.sweep.dir=sweep",
     )
     assert out.returncode == 0, out.stderr[-3000:]
@@ -21,7 +25,10 @@ def test_two_by_two_multirun_logs_four_runs(tmp_path: Path) -> None:
     weights = set(zip(runs["params.loss.rating_weight"], runs["params.loss.retrieval_weight"]))
     assert weights == {("0.5", "0.0"), ("0.5", "2.0"), ("1.0", "0.0"), ("1.0", "2.0")}
     assert set(runs["tags.mlflow.runName"]) == {
-        "rating=0.5 retrieval=0", "rating=0.5 retrieval=2", "rating=1 retrieval=0", "rating=1 retrieval=2"
+        "rating=0.5 retrieval=0",
+        "rating=0.5 retrieval=2",
+        "rating=1 retrieval=0",
+        "rating=1 retrieval=2",
     }
     assert set(runs["tags.mtrec.job_num"]) == {"0", "1", "2", "3"}
     assert set(runs["tags.mtrec.sweep_dir"]) == {"sweep"}

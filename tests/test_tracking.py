@@ -36,7 +36,10 @@ def test_finished_run_has_params_tags_and_epoch_metrics(tmp_path: Path) -> None:
 
 
 def test_exception_marks_the_run_failed_with_the_error(tmp_path: Path) -> None:
-    with pytest.raises(RuntimeError), tracking.start_run(tracking_cfg(tmp_path), run_name="r", params={}, tags={}):
+    with (
+        pytest.raises(RuntimeError),
+        tracking.start_run(tracking_cfg(tmp_path), run_name="r", params={}, tags={}),
+    ):
         raise RuntimeError("boom")
     row = only_run(tmp_path)
     assert row["status"] == "FAILED" and row["tags.mtrec.error"] == "RuntimeError: boom"
@@ -44,8 +47,9 @@ def test_exception_marks_the_run_failed_with_the_error(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_marks_the_run_killed(tmp_path: Path) -> None:
-    with pytest.raises(KeyboardInterrupt), tracking.start_run(
-        tracking_cfg(tmp_path), run_name="r", params={}, tags={}
+    with (
+        pytest.raises(KeyboardInterrupt),
+        tracking.start_run(tracking_cfg(tmp_path), run_name="r", params={}, tags={}),
     ):
         raise KeyboardInterrupt
     assert only_run(tmp_path)["status"] == "KILLED"

@@ -1,0 +1,18 @@
+.PHONY: install test lint smoke tutorial
+
+install:
+	pip install -e ".[dev]"
+
+test:
+	pytest
+
+lint:
+	ruff check mtrec tests
+	ruff format --check mtrec tests
+	mypy mtrec
+
+smoke:
+	mtrec experiment=smoke
+
+tutorial:
+	mtrec experiment=tutorial dataset.path=../shared/data/ml-100k

@@ -1,0 +1,74 @@
+"""In-batch softmax cross-entropy that never materialises the [batch, batch] logits or labels.
+
+TFRS's Retrieval task scores every query against every candidate of the batch, builds a dense
+identity label matrix and applies a categorical cross-entropy summed over the batch. At batch 8192
+that is four 256 MB matrices per step, written and read back from memory. The same loss (query i's
+positive is candidate i) is computed here block by block: each block of queries is scored, its
+softmax taken and its gradient contribution accumulated while the block is still in cache. The
+forward pass computes the gradients too, so nothing of size [batch, batch] is kept for backprop.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def _block_size(num_queries: tf.Tensor, block_rows: int) -> tf.Tensor:
+    return tf.minimum(num_queries, block_rows)
+
+
+def in_batch_softmax_loss(
+    query_embeddings: tf.Tensor, candidate_embeddings: tf.Tensor, block_rows: int = 256
+) -> tf.Tensor:
+    """Sum over queries of ``logsumexp(q_i . C^T) - q_i . c_i``, with exact gradients.
+
+    Args:
+      query_embeddings: [num_queries, dim] float32.
+      candidate_embeddings: [num_candidates, dim] float32, num_candidates >= num_queries; row i is
+        query i's positive, every other row a negative.
+      block_rows: queries scored at a time; [block_rows, num_candidates] is the largest
+        intermediate.
+
+    Returns:
+      A scalar: the same value as TFRS's default Retrieval loss (categorical cross-entropy with
+      identity labels, summed over the batch).
+    """
+
+    @tf.custom_gradient
+    def _loss(queries: tf.Tensor, candidates: tf.Tensor):
+        num_queries = tf.shape(queries)[0]
+        rows = _block_size(num_queries, block_rows)
+        num_blocks = (num_queries + rows - 1) // rows
+
+        def body(b, total, d_queries, d_candidates):
+            start = b * rows
+            size = tf.minimum(rows, num_queries - start)
+            q = queries[start : start + size]
+            logits = tf.matmul(q, candidates, transpose_b=True)  # [size, num_candidates]
+            positives = tf.range(start, start + size)
+            # Fused softmax + cross-entropy: per-row losses and d(loss)/d(logits) in one kernel.
+            losses, d_logits = tf.raw_ops.SparseSoftmaxCrossEntropyWithLogits(
+                features=logits, labels=positives
+            )
+            d_queries = d_queries.write(b, tf.matmul(d_logits, candidates))
+            d_candidates += tf.matmul(d_logits, q, transpose_a=True)
+            return b + 1, total + tf.reduce_sum(losses), d_queries, d_candidates
+
+        _, total, d_queries, d_candidates = tf.while_loop(
+            lambda b, *_: b < num_blocks,
+            body,
+            (
+                tf.constant(0),
+                tf.constant(0.0, queries.dtype),
+                tf.TensorArray(queries.dtype, size=num_blocks, infer_shape=False),
+                tf.zeros_like(candidates),
+            ),
+        )
+        d_queries = d_queries.concat()
+
+        def grad(upstream: tf.Tensor):
+            return upstream * d_queries, upstream * d_candidates
+
+        return total, grad
+
+    return _loss(query_embeddings, candidate_embeddings)
