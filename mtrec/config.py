@@ -16,6 +16,8 @@ from omegaconf import MISSING
 
 DATASET_KINDS = ("movielens", "synthetic")
 OPTIMIZERS = ("adagrad", "adam", "sgd")
+REDUCTIONS = ("sum", "mean")
+GOALS = ("min", "max")
 
 
 class ConfigError(ValueError):
@@ -60,6 +62,9 @@ class OptimizerConfig:
 class LossConfig:
     rating_weight: float = 1.0
     retrieval_weight: float = 1.0
+    # "sum" is TFRS's (the in-batch softmax loss summed over the batch, ~1e4-1e5 at batch 8192,
+    # next to an MSE of ~1); "mean" divides it by the batch size, so the weights compare like for like.
+    retrieval_reduction: str = "sum"
 
 
 @dataclass
@@ -82,6 +87,26 @@ class TrackingConfig:
 
 
 @dataclass
+class ParetoObjective:
+    metric: str = "test/rmse"
+    goal: str = "min"
+
+
+@dataclass
+class SweepConfig:
+    """Multirun behaviour: resuming, and the objectives of the end-of-sweep Pareto report."""
+
+    # Skip a job whose resolved config already has a FINISHED run in the experiment.
+    resume: bool = True
+    pareto: list[ParetoObjective] = field(
+        default_factory=lambda: [
+            ParetoObjective("test/rmse", "min"),
+            ParetoObjective("test/top_100_accuracy", "max"),
+        ]
+    )
+
+
+@dataclass
 class Config:
     dataset: DatasetConfig = MISSING
     model: ModelConfig = MISSING
@@ -91,6 +116,7 @@ class Config:
     tracking: TrackingConfig = MISSING
     # Metric(s) the Hydra task returns, so sweepers can optimise them.
     objectives: list[str] = field(default_factory=lambda: ["test/rmse"])
+    sweep: SweepConfig = field(default_factory=SweepConfig)
     # Compose, validate, load data and build the model, but do not train or log.
     dry_run: bool = False
     experiment: Any | None = None
@@ -144,6 +170,12 @@ def validate(cfg: Config) -> None:
     for key in ("rating_weight", "retrieval_weight"):
         value = getattr(w, key)
         _require(math.isfinite(value) and value >= 0, f"loss.{key}", ">= 0", value)
+    _require(
+        w.retrieval_reduction in REDUCTIONS,
+        "loss.retrieval_reduction",
+        f"one of {REDUCTIONS}",
+        w.retrieval_reduction,
+    )
     if w.rating_weight == 0 and w.retrieval_weight == 0:
         raise ConfigError(
             "loss.rating_weight and loss.retrieval_weight are both 0: nothing would be trained; "
@@ -161,6 +193,10 @@ def validate(cfg: Config) -> None:
     known = test_metric_names(t.top_k)
     for i, name in enumerate(cfg.objectives):
         _require(name in known, f"objectives[{i}]", f"one of {known}", name)
+    for i, objective in enumerate(cfg.sweep.pareto):
+        _require(objective.metric in known, f"sweep.pareto[{i}].metric", f"one of {known}", objective.metric)
+        _require(objective.goal in GOALS, f"sweep.pareto[{i}].goal", f"one of {GOALS}", objective.goal)
+    _require(len(cfg.sweep.pareto) == 2, "sweep.pareto", "a list of two objectives", len(cfg.sweep.pareto))
 
 
 def test_metric_names(top_k: list[int]) -> list[str]:

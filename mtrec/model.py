@@ -32,6 +32,7 @@ class MultitaskModel(tfrs.models.Model):
         rating_weight: float = 1.0,
         retrieval_weight: float = 1.0,
         top_k: Sequence[int] = (1, 5, 10, 50, 100),
+        retrieval_reduction: str = "sum",
     ) -> None:
         """Builds the towers and tasks.
 
@@ -43,11 +44,16 @@ class MultitaskModel(tfrs.models.Model):
           rating_weight: weight of the rating (MSE) loss; 0 skips the rating task in training.
           retrieval_weight: weight of the retrieval (in-batch softmax) loss; 0 skips it in training.
           top_k: the K of the top-K accuracy metrics, measured against every movie.
+          retrieval_reduction: "sum" (TFRS's: the in-batch softmax loss summed over the batch) or
+            "mean" (divided by the batch size, on the scale of the per-example MSE).
         """
         super().__init__()
         self.rating_weight = float(rating_weight)
         self.retrieval_weight = float(retrieval_weight)
         self.num_movies = len(movie_vocab)
+        if retrieval_reduction not in ("sum", "mean"):
+            raise ValueError(f"retrieval_reduction must be 'sum' or 'mean' (got {retrieval_reduction!r})")
+        self.retrieval_reduction = retrieval_reduction
 
         self.user_lookup = tf.keras.layers.StringLookup(vocabulary=list(user_vocab), mask_token=None)
         self.movie_lookup = tf.keras.layers.StringLookup(vocabulary=list(movie_vocab), mask_token=None)
@@ -142,6 +148,8 @@ class MultitaskModel(tfrs.models.Model):
                 user_embeddings, movie_embeddings, compute_metrics=True, compute_batch_metrics=False
             )
         if retrieval_loss is not None:
+            if self.retrieval_reduction == "mean":
+                retrieval_loss /= tf.cast(tf.shape(user_embeddings)[0], retrieval_loss.dtype)
             self.retrieval_loss_tracker.update_state(retrieval_loss)
             total += self.retrieval_weight * retrieval_loss
         self.loss_tracker.update_state(total)

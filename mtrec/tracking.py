@@ -7,16 +7,20 @@ so no run is ever left RUNNING behind a dead process.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import mlflow
-from mlflow.entities import RunStatus
+from mlflow.entities import Metric, Param, Run, RunStatus
 
 import mtrec
 from mtrec.config import TrackingConfig
+
+RUN_STATUS_FINISHED = RunStatus.to_string(RunStatus.FINISHED)
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -62,6 +66,7 @@ def start_run(
     run_name: str,
     params: Mapping[str, str],
     tags: Mapping[str, str],
+    parent_run_id: str | None = None,
 ) -> Iterator[RunLogger]:
     """Opens an MLflow run (or a no-op logger when tracking is off) and always closes it.
 
@@ -70,6 +75,7 @@ def start_run(
       run_name: the run's display name.
       params: flattened, resolved config (dot keys).
       tags: free-form tags; mtrec's version and the git commit are added here.
+      parent_run_id: the sweep's parent run, for a job of a multirun.
     """
     if not cfg.enabled:
         yield RunLogger(None)
@@ -80,7 +86,7 @@ def start_run(
     commit = git_commit()
     if commit:
         all_tags["mlflow.source.git.commit"] = commit
-    run = mlflow.start_run(run_name=run_name, tags=all_tags)
+    run = mlflow.start_run(run_name=run_name, tags=all_tags, parent_run_id=parent_run_id)
     status = RunStatus.to_string(RunStatus.FAILED)
     try:
         mlflow.log_params(dict(params))
@@ -105,3 +111,63 @@ def log_artifacts(logger: RunLogger, output_dir: Path) -> None:
             mlflow.log_artifact(str(output_dir / name), run_id=logger.run_id)
     if (output_dir / ".hydra").is_dir():
         mlflow.log_artifacts(str(output_dir / ".hydra"), artifact_path=".hydra", run_id=logger.run_id)
+
+
+# Keys that change where or how a run is recorded, not what it computes.
+_NOT_FINGERPRINTED = ("tracking", "sweep", "objectives", "dry_run", "experiment", "trainer.verbose")
+
+
+def fingerprint(resolved: Mapping[str, Any]) -> str:
+    """A stable hash of what a run computes: the resolved config minus tracking/reporting keys."""
+    flat = {
+        k: v
+        for k, v in flatten(resolved).items()
+        if not any(k == skip or k.startswith(f"{skip}.") for skip in _NOT_FINGERPRINTED)
+    }
+    return hashlib.sha256(json.dumps(flat, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def find_finished(cfg: TrackingConfig, config_fingerprint: str) -> Run | None:
+    """The newest FINISHED run of the experiment with this config fingerprint, if any."""
+    mlflow.set_tracking_uri(cfg.uri)
+    if mlflow.get_experiment_by_name(cfg.experiment) is None:
+        return None
+    runs = mlflow.search_runs(
+        experiment_names=[cfg.experiment],
+        filter_string=f"tags.`mtrec.fingerprint` = '{config_fingerprint}' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+        output_format="list",
+    )
+    return runs[0] if runs else None
+
+
+def copy_run(source: Run, *, parent_run_id: str, run_name: str, tags: Mapping[str, str]) -> str:
+    """Records a finished run again as a child of a sweep, params and metric histories included.
+
+    A resumed sweep's skipped jobs appear this way in its tree and report, tagged
+    ``mtrec.resumed_from`` with the original run's id.
+    """
+    client = mlflow.MlflowClient()
+    parent = client.get_run(parent_run_id)
+    run = client.create_run(
+        parent.info.experiment_id,
+        run_name=run_name,
+        tags={
+            **{k: v for k, v in source.data.tags.items() if not k.startswith("mlflow.")},
+            **tags,
+            "mlflow.parentRunId": parent_run_id,
+            "mtrec.resumed_from": source.info.run_id,
+        },
+    )
+    run_id = run.info.run_id
+    metrics = [m for key in source.data.metrics for m in client.get_metric_history(source.info.run_id, key)]
+    params = [Param(k, v) for k, v in source.data.params.items()]
+    for start in range(0, max(len(metrics), len(params), 1), 100):
+        client.log_batch(
+            run_id,
+            metrics=[Metric(m.key, m.value, m.timestamp, m.step) for m in metrics[start : start + 100]],
+            params=params[start : start + 100],
+        )
+    client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
+    return run_id

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import tensorflow as tf
 
+from mtrec.baselines import compute_baselines
 from mtrec.config import Config
 from mtrec.data import Interactions, Split
 from mtrec.model import MultitaskModel
@@ -40,6 +42,7 @@ def build_model(cfg: Config, split: Split) -> MultitaskModel:
         rating_weight=cfg.loss.rating_weight,
         retrieval_weight=cfg.loss.retrieval_weight,
         top_k=list(cfg.trainer.top_k),
+        retrieval_reduction=cfg.loss.retrieval_reduction,
     )
     optimizers = {
         "adagrad": tf.keras.optimizers.Adagrad,
@@ -71,6 +74,26 @@ def _rename(logs: Mapping[str, float], prefix: str) -> dict[str, float]:
     return out
 
 
+class NonFiniteLossError(FloatingPointError):
+    """A training loss became NaN or infinite; the message names the loss, epoch and batch."""
+
+
+class _StopOnNonFiniteLoss(tf.keras.callbacks.Callback):
+    """Stops training at the first batch whose running loss is NaN or infinite."""
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch + 1
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        for name in ("rating_loss", "retrieval_loss", "loss"):
+            value = (logs or {}).get(name)
+            if value is not None and not math.isfinite(float(value)):
+                raise NonFiniteLossError(
+                    f"train/{name} became {float(value)} in epoch {self._epoch}, batch {batch + 1}; "
+                    "lower optimizer.lr or the loss weights"
+                )
+
+
 class _EpochLogger(tf.keras.callbacks.Callback):
     def __init__(self, epochs: int, log: LogFn, verbose: bool) -> None:
         super().__init__()
@@ -90,6 +113,18 @@ class _EpochLogger(tf.keras.callbacks.Callback):
             log.info(f"epoch {epoch + 1}/{self.epochs}  {shown}")
 
 
+# Keyed by id(split); the split is kept in the value so that its id cannot be reused.
+_BASELINES: dict[tuple[int, tuple[int, ...]], tuple[Split, dict[str, float]]] = {}
+
+
+def _baselines(split: Split, ks: tuple[int, ...]) -> dict[str, float]:
+    """Baselines on this split, computed once per split and K list (jobs of a sweep share them)."""
+    key = (id(split), ks)
+    if key not in _BASELINES:
+        _BASELINES[key] = (split, compute_baselines(split, ks))
+    return _BASELINES[key][1]
+
+
 def train_and_evaluate(
     cfg: Config, split: Split, output_dir: Path, log: LogFn | None = None
 ) -> dict[str, float]:
@@ -102,7 +137,11 @@ def train_and_evaluate(
       log: called with (metrics, step) after every epoch and once after evaluation.
 
     Returns:
-      ``test/*`` metrics (``test/rmse``, ``test/top_{k}_accuracy``, losses) and ``time/*``.
+      ``test/*`` metrics (``test/rmse``, ``test/top_{k}_accuracy``, losses), ``baseline/*``
+      metrics on the same split, and ``time/*``.
+
+    Raises:
+      NonFiniteLossError: a training loss became NaN or infinite.
     """
     log = log or (lambda metrics, step: None)
     t = cfg.trainer
@@ -113,10 +152,11 @@ def train_and_evaluate(
 
     epoch_logger = _EpochLogger(t.epochs, log, t.verbose)
     fit_start = time.perf_counter()
-    model.fit(train_ds, epochs=t.epochs, verbose=0, callbacks=[epoch_logger])
+    model.fit(train_ds, epochs=t.epochs, verbose=0, callbacks=[_StopOnNonFiniteLoss(), epoch_logger])
     eval_start = time.perf_counter()
     model.index_candidates()
     results = _rename(model.evaluate(test_ds, return_dict=True, verbose=0), "test")
+    results.update(_baselines(split, tuple(t.top_k)))
     end = time.perf_counter()
 
     results["time/fit_seconds"] = eval_start - fit_start

@@ -43,7 +43,10 @@ def test_smoke_run_logs_one_complete_mlflow_run(tmp_path: Path) -> None:
     "override,message",
     [
         ("loss.rating_weight=-1", "mtrec: error: loss.rating_weight must be >= 0 (got -1.0)"),
-        ("trainer.top_k=[1,500]", "mtrec: error: trainer.top_k[1] must be <= the number of candidate movies"),
+        (
+            "trainer.top_k=[1,10,500]",
+            "mtrec: error: trainer.top_k[2] must be <= the number of candidate movies",
+        ),
         ("dataset=movielens_100k", None),
     ],
 )

@@ -14,7 +14,7 @@ from mtrec.cli import CONF_DIR
 from mtrec.config import ConfigError, validate, validate_against_data
 from tests.conftest import REPO, compose_config
 
-GROUPS = ["dataset", "model", "optimizer", "loss", "trainer", "tracking", "experiment"]
+GROUPS = ["dataset", "model", "optimizer", "loss", "trainer", "tracking", "experiment", "hparams_search"]
 
 
 def options(group: str) -> list[str]:
@@ -25,7 +25,7 @@ def options(group: str) -> list[str]:
 def test_every_option_composes_and_validates(group: str, option: str) -> None:
     cfg = compose_config(f"{group}={option}")
     validate(cfg)
-    if group != "experiment":
+    if group not in ("experiment", "hparams_search"):
         assert cfg[group] is not None
 
 
@@ -42,11 +42,16 @@ def test_defaults_are_the_tutorial() -> None:
 
 
 def test_loss_options_set_the_tutorial_weights() -> None:
-    weights = {
-        o: (compose_config(f"loss={o}").loss.rating_weight, compose_config(f"loss={o}").loss.retrieval_weight)
-        for o in options("loss")
+    def weights(option: str) -> tuple[float, float, str]:
+        loss = compose_config(f"loss={option}").loss
+        return loss.rating_weight, loss.retrieval_weight, loss.retrieval_reduction
+
+    assert {o: weights(o) for o in options("loss")} == {
+        "joint": (1.0, 1.0, "sum"),
+        "rating_only": (1.0, 0.0, "sum"),
+        "retrieval_only": (0.0, 1.0, "sum"),
+        "normalized": (1.0, 1.0, "mean"),
     }
-    assert weights == {"joint": (1.0, 1.0), "rating_only": (1.0, 0.0), "retrieval_only": (0.0, 1.0)}
 
 
 def test_misspelt_key_fails_at_composition() -> None:
@@ -83,6 +88,10 @@ def test_wrong_type_fails_at_composition() -> None:
         ("dataset=synthetic dataset.num_users=0", "dataset.num_users must be > 0"),
         ("dataset=synthetic dataset.path=/data", "dataset.path must be unset for a synthetic"),
         ("objectives=[test/rmsee]", "objectives[0] must be one of"),
+        ("loss.retrieval_reduction=avg", "loss.retrieval_reduction must be one of ('sum', 'mean')"),
+        ("sweep.pareto=[{metric:test/rmse,goal:min}]", "sweep.pareto must be a list of two objectives"),
+        ("sweep.pareto.0.goal=lowest", "sweep.pareto[0].goal must be one of ('min', 'max')"),
+        ("trainer.top_k=[1,5]", "sweep.pareto[1].metric must be one of"),
     ],
 )
 def test_bad_values_name_the_key(override: str, message: str) -> None:

@@ -1,0 +1,160 @@
+"""One Hydra job: check the input, train with tracking, return the objective(s).
+
+A single run fails fast: bad input prints one line and exits 2 before any MLflow run exists. A
+job of a multirun never sinks its sweep: whatever it raises is recorded in a FAILED child run,
+and the sweep callback (``mtrec.sweeps``) reports it and exits non-zero once every job has run.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import cast
+
+from omegaconf import OmegaConf
+
+from mtrec import data, report, sweeps, tracking
+from mtrec.config import Config, ConfigError
+from mtrec.data import Split
+
+log = logging.getLogger("mtrec")
+Objective = float | tuple[float, ...] | None
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a job knows of Hydra: where to write and how it was launched."""
+
+    output_dir: Path
+    overrides: list[str] = field(default_factory=list)
+    sweep_dir: str | None = None  # set for the jobs of a multirun
+    job_num: int | None = None
+
+    def tags(self) -> dict[str, str]:
+        tags = {"mtrec.overrides": " ".join(self.overrides), "mtrec.output_dir": str(self.output_dir)}
+        if self.sweep_dir is not None:
+            tags |= {"mtrec.sweep_dir": self.sweep_dir, "mtrec.job_num": str(self.job_num)}
+        return tags
+
+
+# Overrides that do not change what a run computes, or that its name already shows (the weights).
+_UNNAMED_OVERRIDES = (
+    "loss",
+    "experiment",
+    "hparams_search",
+    "tracking",
+    "dataset.path",
+    "objectives",
+    "sweep",
+    "dry_run",
+)
+
+
+def run_name(cfg: Config, overrides: list[str]) -> str:
+    """The weights, then any other override: "rating=1 retrieval=0.5 optimizer.lr=0.05"."""
+    if cfg.tracking.run_name:
+        return cfg.tracking.run_name
+    extra = [
+        o
+        for o in overrides
+        if not any(o.lstrip("+~").startswith((k + ".", k + "=")) for k in _UNNAMED_OVERRIDES)
+    ]
+    return " ".join([tracking.default_run_name(cfg.loss.rating_weight, cfg.loss.retrieval_weight), *extra])
+
+
+def objective(metrics: Mapping[str, float], names: list[str]) -> Objective:
+    values = tuple(metrics.get(name, math.nan) for name in names)
+    return values[0] if len(values) == 1 else values
+
+
+def run_job(cfg: Config, ctx: JobContext) -> Objective:
+    if cfg.dry_run:
+        _dry_run(cfg)
+        return None
+    if ctx.sweep_dir is not None:
+        return _run_sweep_job(cfg, ctx)
+    try:
+        split = data.prepare(cfg)
+    except (ConfigError, data.DataError) as e:
+        _exit_with_error(e)
+    metrics = _train_tracked(cfg, ctx, lambda: split)
+    return objective(metrics, list(cfg.objectives))
+
+
+def _exit_with_error(error: Exception) -> None:
+    print(f"mtrec: error: {error}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _dry_run(cfg: Config) -> None:
+    try:
+        split = data.prepare(cfg)
+    except (ConfigError, data.DataError) as e:
+        _exit_with_error(e)
+    from mtrec import train  # TensorFlow loads only once the config and data are known good.
+
+    log.info(train.describe(train.build_model(cfg, split), split))
+
+
+def _resolved(cfg: Config) -> dict:
+    return cast(dict, OmegaConf.to_container(cast(object, cfg), resolve=True))
+
+
+def _train_tracked(
+    cfg: Config,
+    ctx: JobContext,
+    get_split: Callable[[], Split],
+    parent_run_id: str | None = None,
+    extra_tags: Mapping[str, str] | None = None,
+) -> dict[str, float]:
+    resolved = _resolved(cfg)
+    name = run_name(cfg, ctx.overrides)
+    tags = {**ctx.tags(), "mtrec.fingerprint": tracking.fingerprint(resolved), **(extra_tags or {})}
+    with tracking.start_run(
+        cfg.tracking,
+        run_name=name,
+        params=tracking.flatten(resolved),
+        tags=tags,
+        parent_run_id=parent_run_id,
+    ) as run:
+        split = get_split()
+        from mtrec import train  # TensorFlow loads only once the config and data are known good.
+
+        ctx.output_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(cast(object, cfg), ctx.output_dir / "config.yaml", resolve=True)
+        metrics = train.train_and_evaluate(cfg, split, ctx.output_dir, run.log_metrics)
+        if cfg.tracking.log_artifacts:
+            tracking.log_artifacts(run, ctx.output_dir)
+    log.info(report.format_metrics(name, metrics))
+    return metrics
+
+
+def _run_sweep_job(cfg: Config, ctx: JobContext) -> Objective:
+    state = sweeps.read_state(cast(str, ctx.sweep_dir)) if cfg.tracking.enabled else None
+    if state is None:  # Tracking is off: Hydra itself reports a failed job once the sweep ends.
+        metrics = _train_tracked(cfg, ctx, lambda: data.prepare(cfg))
+        return objective(metrics, list(cfg.objectives))
+
+    sweep_tags = {"mtrec.sweep_id": state["sweep_id"]}
+    if cfg.sweep.resume:
+        resolved = _resolved(cfg)
+        done = tracking.find_finished(cfg.tracking, tracking.fingerprint(resolved))
+        if done is not None:
+            name = run_name(cfg, ctx.overrides)
+            tracking.copy_run(
+                done, parent_run_id=state["parent_run_id"], run_name=name, tags={**ctx.tags(), **sweep_tags}
+            )
+            log.info(f"job {ctx.job_num} ({name}): skipped, already FINISHED as run {done.info.run_id}")
+            return objective(done.data.metrics, list(cfg.objectives))
+    try:
+        metrics = _train_tracked(
+            cfg, ctx, lambda: data.prepare(cfg), parent_run_id=state["parent_run_id"], extra_tags=sweep_tags
+        )
+    except Exception as e:  # Recorded as a FAILED child run; the sweep goes on.
+        log.error(f"mtrec: job {ctx.job_num} failed: {type(e).__name__}: {e}")
+        return objective({}, list(cfg.objectives))
+    return objective(metrics, list(cfg.objectives))

@@ -1,0 +1,121 @@
+"""Pareto sets, baselines and sweep tables on hand-made numbers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mtrec import baselines, report
+from mtrec.config import ParetoObjective
+from mtrec.data import Interactions, Split
+
+MIN_MAX = ("min", "max")
+PARETO = [ParetoObjective("test/rmse", "min"), ParetoObjective("test/top_100_accuracy", "max")]
+
+
+def test_pareto_keeps_only_undominated_points() -> None:
+    points = [(1.0, 0.2), (1.1, 0.3), (1.2, 0.25), (0.9, 0.1), (1.3, 0.3)]
+    # (1.2, 0.25) is beaten by (1.1, 0.3); (1.3, 0.3) ties (1.1, 0.3) on accuracy but has worse RMSE.
+    assert report.pareto_mask(points, MIN_MAX) == [True, True, False, True, False]
+
+
+def test_pareto_duplicates_and_single_point_and_nan() -> None:
+    assert report.pareto_mask([(1.0, 0.5), (1.0, 0.5)], MIN_MAX) == [True, True]
+    assert report.pareto_mask([(2.0, 0.0)], MIN_MAX) == [True]
+    assert report.pareto_mask([(math.nan, 0.9), (1.0, 0.1)], MIN_MAX) == [False, True]
+    assert report.pareto_mask([(1.0, 1.0), (2.0, 2.0)], ("max", "max")) == [False, True]
+
+
+def _interactions(users, movies, ratings, num_users=3, num_movies=4) -> Interactions:
+    return Interactions(
+        user_vocab=np.array([f"u{i}" for i in range(num_users)]),
+        movie_vocab=np.array([f"m{i}" for i in range(num_movies)]),
+        user=np.array(users, np.int32),
+        movie=np.array(movies, np.int32),
+        rating=np.array(ratings, np.float32),
+        timestamp=np.zeros(len(users), np.int64),
+    )
+
+
+def test_baselines_on_a_hand_computed_split() -> None:
+    train = _interactions([1, 1, 2, 3, 3, 3], [1, 2, 2, 2, 3, 1], [5, 3, 4, 2, 1, 5])
+    test = _interactions([1, 2, 3], [3, 2, 4], [4, 4, 1])
+    split = Split(train=train, test=test)
+    # Training counts: movie 2 three times, movie 1 twice, movie 3 once, movie 4 never.
+    assert baselines.popularity_top_k_accuracy(split, [1, 2, 3, 4]) == {1: 1 / 3, 2: 1 / 3, 3: 2 / 3, 4: 1.0}
+    mean = (5 + 3 + 4 + 2 + 1 + 5) / 6
+    expected = math.sqrt(((4 - mean) ** 2 + (4 - mean) ** 2 + (1 - mean) ** 2) / 3)
+    assert baselines.global_mean_rmse(split) == pytest.approx(expected)
+    # With no regularisation, one user and one movie, the bias model fits the training mean exactly.
+    one = _interactions([1, 1], [1, 1], [2, 4], 1, 1)
+    assert baselines.bias_predictions(Split(one, one), 0.0, 0.0, 5) == pytest.approx([3.0, 3.0])
+    assert set(baselines.compute_baselines(split, [1, 2])) == {
+        "baseline/popularity/top_1_accuracy",
+        "baseline/popularity/top_2_accuracy",
+        "baseline/global_mean/rmse",
+        "baseline/bias/rmse",
+    }
+
+
+def _sweep() -> report.Sweep:
+    runs = pd.DataFrame(
+        {
+            "run_id": ["a", "b", "c", "d"],
+            "start_time": pd.to_datetime([1, 2, 3, 4], unit="s"),
+            "status": ["FINISHED", "FINISHED", "FINISHED", "FAILED"],
+            "tags.mlflow.runName": ["j0", "j1", "j2", "j3"],
+            "tags.mtrec.error": [None, None, None, "NonFiniteLossError: boom"],
+            "params.loss.rating_weight": ["1.0", "1.0", "0.5", "0.5"],
+            "params.loss.retrieval_weight": ["0.1", "1.0", "1.0", "1.0"],
+            "params.optimizer.lr": ["0.1", "0.1", "0.1", "9.0"],
+            "params.dataset.path": ["x", "y", "x", "x"],
+            "metrics.test/rmse": [1.0, 1.1, 1.2, math.nan],
+            "metrics.test/top_100_accuracy": [0.1, 0.2, 0.15, math.nan],
+            "metrics.time/fit_seconds": [3.0, 4.0, 5.0, math.nan],
+            "metrics.baseline/global_mean/rmse": [1.13, 1.13, 1.13, math.nan],
+            "metrics.baseline/popularity/top_100_accuracy": [0.3, 0.3, 0.3, math.nan],
+        }
+    )
+    return report._to_sweep(runs, "sweep s", with_histories=False)
+
+
+def test_summary_table_rows_columns_and_flags() -> None:
+    sweep = _sweep()
+    assert sweep.swept_keys() == ["loss.rating_weight", "loss.retrieval_weight", "optimizer.lr"]
+    table = report.summary_table(sweep, PARETO)
+    assert list(table["job"]) == ["j0", "j1", "j2", "j3", "baseline: global_mean", "baseline: popularity"]
+    assert list(table["pareto"]) == ["yes", "yes", "", "", "", ""]
+    assert table.loc[4, "test/rmse"] == 1.13 and math.isnan(table.loc[4, "test/top_100_accuracy"])
+    assert table.loc[5, "test/top_100_accuracy"] == 0.3
+    assert list(table["train_seconds"][:3]) == [3.0, 4.0, 5.0]
+    assert sweep.failed_jobs() == ["j3 (FAILED: NonFiniteLossError: boom)"]
+    ordered = report.summary_table(sweep, PARETO, sort_by="test/top_100_accuracy", descending=True)
+    assert list(ordered["job"][:4]) == ["j1", "j2", "j0", "j3"]
+
+
+def test_summary_markdown_lists_pareto_set_and_failures() -> None:
+    text = report.summary_markdown(_sweep(), PARETO)
+    assert text.startswith("# sweep s\n")
+    assert "- j0: test/rmse=1.0000, test/top_100_accuracy=0.1000" in text
+    assert "- j3 (FAILED: NonFiniteLossError: boom)" in text
+    assert "| j2 | 0.5 | 1.0 | 0.1 | 1.2000 | 0.1500 | 5.0000 | FINISHED |  |" in text
+
+
+def test_single_run_table_puts_baselines_beside_the_model() -> None:
+    text = report.format_metrics(
+        "run",
+        {
+            "test/rmse": 1.1,
+            "test/top_100_accuracy": 0.2,
+            "baseline/popularity/top_100_accuracy": 0.3,
+            "baseline/global_mean/rmse": 1.13,
+            "time/fit_seconds": 2.0,
+        },
+    )
+    lines = text.splitlines()
+    assert lines[1].split() == ["metric", "model", "global_mean", "popularity"]
+    assert lines[3].split() == ["test/rmse", "1.1000", "1.1300", "-"]
+    assert lines[4].split() == ["test/top_100_accuracy", "0.2000", "-", "0.3000"]
