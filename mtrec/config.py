@@ -84,6 +84,8 @@ class TrackingConfig:
     experiment: str = "mtrec"
     run_name: str | None = None
     log_artifacts: bool = True
+    # Export the trained model (SavedModel + MLflow pyfunc "model"); mtrec-predict/-recommend use it.
+    log_model: bool = True
 
 
 @dataclass

@@ -126,7 +126,12 @@ def _train_tracked(
 
         ctx.output_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(cast(object, cfg), ctx.output_dir / "config.yaml", resolve=True)
-        metrics = train.train_and_evaluate(cfg, split, ctx.output_dir, run.log_metrics)
+        export_dir = ctx.output_dir / "export" if run.run_id and cfg.tracking.log_model else None
+        metrics = train.train_and_evaluate(cfg, split, ctx.output_dir, run.log_metrics, export_dir)
+        if export_dir is not None:
+            from mtrec import pyfunc
+
+            pyfunc.log_model(export_dir)
         if cfg.tracking.log_artifacts:
             tracking.log_artifacts(run, ctx.output_dir)
     log.info(report.format_metrics(name, metrics))

@@ -126,7 +126,11 @@ def _baselines(split: Split, ks: tuple[int, ...]) -> dict[str, float]:
 
 
 def train_and_evaluate(
-    cfg: Config, split: Split, output_dir: Path, log: LogFn | None = None
+    cfg: Config,
+    split: Split,
+    output_dir: Path,
+    log: LogFn | None = None,
+    export_dir: Path | None = None,
 ) -> dict[str, float]:
     """Trains on ``split.train``, evaluates once on ``split.test``, writes ``metrics.json``.
 
@@ -135,6 +139,7 @@ def train_and_evaluate(
       split: the dataset, already loaded and split (see ``mtrec.data.load_split``).
       output_dir: where ``metrics.json`` goes.
       log: called with (metrics, step) after every epoch and once after evaluation.
+      export_dir: when set, the trained model is exported there (``mtrec.serving``).
 
     Returns:
       ``test/*`` metrics (``test/rmse``, ``test/top_{k}_accuracy``, losses), ``baseline/*``
@@ -168,4 +173,8 @@ def train_and_evaluate(
     partial = output_dir / "metrics.json.partial"
     partial.write_text(json.dumps({"test": results, "train_history": epoch_logger.history}, indent=2))
     partial.replace(output_dir / "metrics.json")
+    if export_dir is not None:
+        from mtrec.serving import export_model
+
+        export_model(model, split.train, export_dir)
     return results

@@ -35,6 +35,8 @@ def test_smoke_run_logs_one_complete_mlflow_run(tmp_path: Path) -> None:
     assert {"config.yaml", "metrics.json", ".hydra"} <= artifacts
     hydra_files = {a.path for a in client.list_artifacts(run["run_id"], ".hydra")}
     assert ".hydra/overrides.yaml" in hydra_files
+    assert run["tags.mtrec.model_uri"].startswith("models:/")  # the exported model (mtrec-predict)
+    assert (tmp_path / "out" / "export" / "saved_model").is_dir()
     written = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert written["test"]["test/rmse"] == pytest.approx(run["metrics.test/rmse"])
 

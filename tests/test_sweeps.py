@@ -26,6 +26,7 @@ def test_multirun_is_one_parent_run_with_children_and_a_report(tmp_path: Path) -
         "experiment=smoke",
         "loss.rating_weight=0.5,1",
         "loss.retrieval_weight=0,2",
+        "tracking.log_model=false",
         "hydra.sweep.dir=sweep",
     )
     assert out.returncode == 0, out.stderr[-3000:]
@@ -99,10 +100,22 @@ def test_multirun_is_one_parent_run_with_children_and_a_report(tmp_path: Path) -
 
 @pytest.mark.slow
 def test_resume_runs_only_missing_jobs_and_a_failing_job_does_not_sink_the_sweep(tmp_path: Path) -> None:
-    first = run_mtrec(tmp_path, "-m", "experiment=smoke", "loss.retrieval_weight=1,2", "hydra.sweep.dir=s1")
+    first = run_mtrec(
+        tmp_path,
+        "-m",
+        "experiment=smoke",
+        "loss.retrieval_weight=1,2",
+        "tracking.log_model=false",
+        "hydra.sweep.dir=s1",
+    )
     assert first.returncode == 0, first.stderr[-3000:]
     second = run_mtrec(
-        tmp_path, "-m", "experiment=smoke", "loss.retrieval_weight=1,2,3", "hydra.sweep.dir=s2"
+        tmp_path,
+        "-m",
+        "experiment=smoke",
+        "loss.retrieval_weight=1,2,3",
+        "tracking.log_model=false",
+        "hydra.sweep.dir=s2",
     )
     assert second.returncode == 0, second.stderr[-3000:]
     assert second.stdout.count("skipped, already FINISHED") == 2
@@ -124,12 +137,19 @@ def test_resume_runs_only_missing_jobs_and_a_failing_job_does_not_sink_the_sweep
         "experiment=smoke",
         "loss.retrieval_weight=1",
         "sweep.resume=false",
+        "tracking.log_model=false",
         "hydra.sweep.dir=s3",
     )
     assert forced.returncode == 0 and "skipped" not in forced.stdout
 
     failing = run_mtrec(
-        tmp_path, "-m", "experiment=smoke", "optimizer=sgd", "optimizer.lr=0.05,1e12", "hydra.sweep.dir=s4"
+        tmp_path,
+        "-m",
+        "experiment=smoke",
+        "optimizer=sgd",
+        "optimizer.lr=0.05,1e12",
+        "tracking.log_model=false",
+        "hydra.sweep.dir=s4",
     )
     assert failing.returncode != 0
     assert "train/rating_loss became" in failing.stdout + failing.stderr
@@ -150,6 +170,7 @@ def test_optuna_search_logs_each_trial_as_a_child(tmp_path: Path) -> None:
         tmp_path,
         "hparams_search=loss_weights_pareto",
         "experiment=smoke",
+        "tracking.log_model=false",
         "hydra.sweeper.n_trials=4",
         "objectives=[test/rmse,test/top_10_accuracy]",
         "hydra.sweep.dir=search",
@@ -168,7 +189,13 @@ def test_optuna_search_logs_each_trial_as_a_child(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_tutorial_reproduces_on_real_ml_100k(tmp_path: Path, ml_100k: Path) -> None:
-    out = run_mtrec(tmp_path, "experiment=tutorial", f"dataset.path={ml_100k}", "hydra.sweep.dir=sweep")
+    out = run_mtrec(
+        tmp_path,
+        "experiment=tutorial",
+        f"dataset.path={ml_100k}",
+        "tracking.log_model=false",
+        "hydra.sweep.dir=sweep",
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     runs = runs_in(tmp_path / "mlflow.db")
     runs = runs[runs["tags.mtrec.role"] != "sweep"].set_index("tags.mlflow.runName")

@@ -1,0 +1,338 @@
+"""Export a trained model as a TensorFlow SavedModel that takes raw string ids, and load it back.
+
+Loading an export needs TensorFlow only (no TFRS, no Keras, no Hydra), so a fresh process, an
+MLflow pyfunc server (``mtrec.pyfunc``) or TensorFlow Serving can answer from the folder alone.
+
+An export folder::
+
+    saved_model/        the SavedModel: signatures below; vocabularies, known ids, seen movies inside
+    mtrec_model.json    format version, sizes and a signature summary, for humans and for checks
+
+Serving signatures (batched; ``k`` and ``exclude_seen`` are scalars):
+
+* ``predict``: ``user_id`` [n] string, ``movie_title`` [n] string ->
+  ``rating`` [n] float32, ``user_known`` [n] bool, ``movie_known`` [n] bool.
+* ``recommend``: ``user_id`` [n] string, ``k`` int32, ``exclude_seen`` bool ->
+  ``titles`` [n, k] string and ``scores`` [n, k] float32, best first; ``user_known`` [n] bool.
+
+An id is *known* when it appears in the run's training rows. Any other id (outside the vocabulary,
+or inside it but never trained) gets a cold-start answer from the mean trained user (or movie)
+embedding, never from the out-of-vocabulary bucket's untrained row; callers read the ``*_known``
+flags and refuse unknown ids unless cold-start answers were asked for (:func:`check_known`).
+
+Top-K scores every movie by brute force against the same candidate embeddings that evaluation's
+top-K accuracy uses. With ``exclude_seen`` a user's training movies are dropped first; when fewer
+than ``k`` movies remain, a row is padded with title ``""`` and score ``-inf``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import tensorflow as tf
+
+import mtrec
+
+if TYPE_CHECKING:  # Loading an export must not need Hydra, TFRS or Keras; only exporting does.
+    from mtrec.data import Interactions
+    from mtrec.model import MultitaskModel
+
+FORMAT_VERSION = 1
+SAVED_MODEL_DIR = "saved_model"
+METADATA_FILE = "mtrec_model.json"
+
+
+class ExportError(ValueError):
+    """A folder that is not a readable mtrec export; the message says what to do instead."""
+
+
+class UnknownIdError(ValueError):
+    """A user id or movie title absent from the run's training data."""
+
+
+class ServingModule(tf.Module):
+    """The trained towers and rating head behind string-id signatures, with a brute-force index."""
+
+    def __init__(self, model: MultitaskModel, train: Interactions) -> None:
+        """Snapshots a trained model for serving.
+
+        Args:
+          model: the trained model (its embedding tables built).
+          train: the rows it was trained on: they define the known ids and each user's seen movies.
+        """
+        import tensorflow_recommenders as tfrs  # Only exporting needs TFRS (and tf-keras).
+
+        super().__init__(name="mtrec_serving")
+        num_users, num_movies = train.num_users, train.num_movies
+        self.num_movies = num_movies
+        self.user_lookup = model.user_lookup
+        self.movie_lookup = model.movie_lookup
+        self.user_embedding = model.user_embedding
+        self.movie_embedding = model.movie_embedding
+        self.rating_model = model.rating_model
+
+        user_counts = np.bincount(train.user, minlength=num_users + 1)
+        movie_counts = np.bincount(train.movie, minlength=num_movies + 1)
+        user_counts[0] = movie_counts[0] = 0  # The out-of-vocabulary bucket is never known.
+        self.user_known = _constant(user_counts > 0)
+        self.movie_known = _constant(movie_counts > 0)
+        self.cold_user = _constant(_mean_trained_row(model.user_embedding.embeddings.numpy(), user_counts))
+        self.cold_movie = _constant(_mean_trained_row(model.movie_embedding.embeddings.numpy(), movie_counts))
+        # Row i is index i of the lookups; row 0 (out of vocabulary) is "".
+        self.user_ids = _constant(np.concatenate([[""], train.user_vocab]).astype(str))
+        self.movie_titles = _constant(np.concatenate([[""], train.movie_vocab]).astype(str))
+
+        # Each user's distinct training movies: a ragged [num_users + 1, None] table, row 0 empty.
+        pairs = np.unique(np.stack([train.user, train.movie], axis=1).astype(np.int64), axis=0)
+        self.seen_movies = _constant(pairs[:, 1].astype(np.int32))
+        row_lengths = np.bincount(pairs[:, 0], minlength=num_users + 1)
+        self.seen_row_splits = _constant(np.concatenate([[0], np.cumsum(row_lengths)]).astype(np.int64))
+
+        ids = tf.range(1, num_movies + 1)
+        self.index = tfrs.layers.factorized_top_k.BruteForce(k=num_movies)
+        self.index.index(model.movie_embedding(ids), identifiers=ids)
+
+    def _embed(
+        self, ids: tf.Tensor, lookup: Any, embedding: Any, known_table: tf.Variable, cold: tf.Variable
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """[n] strings -> [n] indices, [n, dim] embeddings (cold-start rows for unknown ids), [n] known."""
+        index = tf.cast(lookup(ids), tf.int32)
+        known = tf.gather(known_table, index)
+        return index, tf.where(known[:, None], embedding(index), cold[None, :]), known
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.string, name="user_id"),
+            tf.TensorSpec([None], tf.string, name="movie_title"),
+        ]
+    )
+    def predict(self, user_id: tf.Tensor, movie_title: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Predicted ratings of [n] (user id, movie title) pairs."""
+        _, users, user_known = self._embed(
+            user_id, self.user_lookup, self.user_embedding, self.user_known, self.cold_user
+        )
+        _, movies, movie_known = self._embed(
+            movie_title, self.movie_lookup, self.movie_embedding, self.movie_known, self.cold_movie
+        )
+        rating = self.rating_model(tf.concat([users, movies], axis=1))[:, 0]
+        return {"rating": rating, "user_known": user_known, "movie_known": movie_known}
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.string, name="user_id"),
+            tf.TensorSpec([], tf.int32, name="k"),
+            tf.TensorSpec([], tf.bool, name="exclude_seen"),
+        ]
+    )
+    def recommend(self, user_id: tf.Tensor, k: tf.Tensor, exclude_seen: tf.Tensor) -> dict[str, tf.Tensor]:
+        """The ``k`` best-scoring movies for each of [n] user ids."""
+        index, users, user_known = self._embed(
+            user_id, self.user_lookup, self.user_embedding, self.user_known, self.cold_user
+        )
+        k = tf.clip_by_value(k, 1, self.num_movies)
+        seen = tf.gather(tf.RaggedTensor.from_row_splits(self.seen_movies, self.seen_row_splits), index)
+        # Over-fetch by the most movies any of these users has seen, so k remain after removing them.
+        most_seen = tf.cast(tf.reduce_max(tf.concat([seen.row_lengths(), [0]], axis=0)), tf.int32)
+        fetch = tf.minimum(k + tf.where(exclude_seen, most_seen, 0), self.num_movies)
+        scores, ids = self.index(users, k=fetch)
+        is_seen = tf.logical_and(exclude_seen, _is_member(ids, seen, self.num_movies))
+        scores = tf.where(is_seen, tf.constant(-np.inf, tf.float32), scores)
+        scores, order = tf.math.top_k(scores, k=k)  # Stable: unseen movies keep the index's order.
+        padding = tf.gather(is_seen, order, batch_dims=1)  # Seen movies that still made the top k.
+        ids = tf.where(padding, 0, tf.gather(ids, order, batch_dims=1))
+        return {"titles": tf.gather(self.movie_titles, ids), "scores": scores, "user_known": user_known}
+
+
+def _constant(value: np.ndarray) -> tf.Variable:
+    """A non-trainable variable: saved with the module, unlike a Python attribute."""
+    return tf.Variable(value, trainable=False)
+
+
+def _mean_trained_row(table: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """[dim] mean of the rows of a [rows, dim] table whose count is > 0 (zeros if there are none)."""
+    trained = counts > 0
+    return table[trained].mean(axis=0) if trained.any() else np.zeros(table.shape[1], table.dtype)
+
+
+def _is_member(ids: tf.Tensor, seen: tf.RaggedTensor, num_movies: int) -> tf.Tensor:
+    """[n, m] bool: whether ``ids[i, j]`` is in ``seen[i]`` (1-based movie indices, [n, None])."""
+    rows = tf.cast(seen.value_rowids(), tf.int32)
+    mask = tf.scatter_nd(
+        tf.stack([rows, seen.flat_values], axis=1),
+        tf.ones_like(rows),
+        shape=tf.stack([tf.shape(ids)[0], num_movies + 1]),
+    )
+    return tf.gather(mask, ids, batch_dims=1) > 0
+
+
+def export_model(model: MultitaskModel, train: Interactions, export_dir: Path) -> Path:
+    """Writes a trained model as a string-id SavedModel plus ``mtrec_model.json``.
+
+    Args:
+      model: the trained model.
+      train: its training rows (``split.train``): known ids and each user's seen movies.
+      export_dir: the folder to write; replaced when it exists.
+
+    Returns:
+      ``export_dir``.
+    """
+    module = ServingModule(model, train)
+    if export_dir.exists():
+        shutil.rmtree(export_dir)
+    export_dir.mkdir(parents=True)
+    signatures = {
+        "predict": module.predict.get_concrete_function(),
+        "recommend": module.recommend.get_concrete_function(),
+    }
+    # Saving logs each captured input it renames and the assets folder at INFO: noise in a run's log.
+    loggers = [logging.getLogger(name) for name in ("absl", "tensorflow")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        tf.saved_model.save(module, str(export_dir / SAVED_MODEL_DIR), signatures=signatures)
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+    metadata = {
+        "format_version": FORMAT_VERSION,
+        "mtrec_version": mtrec.__version__,
+        "num_users": train.num_users,
+        "num_movies": train.num_movies,
+        "num_known_users": int(np.count_nonzero(module.user_known.numpy())),
+        "num_known_movies": int(np.count_nonzero(module.movie_known.numpy())),
+        "embedding_dim": int(model.user_embedding.output_dim),
+        # A known (user, movie) pair: MLflow's input example, and a first query for a human.
+        "example": {
+            "user_id": str(train.user_vocab[train.user[0] - 1]),
+            "movie_title": str(train.movie_vocab[train.movie[0] - 1]),
+        },
+        "signatures": {
+            "predict": "user_id [n] string, movie_title [n] string -> rating [n], user_known [n], "
+            "movie_known [n]",
+            "recommend": "user_id [n] string, k int32, exclude_seen bool -> titles [n, k], scores [n, k], "
+            "user_known [n]",
+        },
+    }
+    (export_dir / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+    return export_dir
+
+
+@dataclass
+class LoadedModel:
+    """An export loaded back: numpy in, numpy out, around the SavedModel's two signatures.
+
+    Batches are answered in chunks, which bounds memory: ``recommend`` builds an
+    [n, num_movies] seen-movie mask per call.
+    """
+
+    module: Any
+    metadata: dict[str, Any]
+    chunk_size: int = 1024
+
+    def predict(self, user_ids: np.ndarray, movie_titles: np.ndarray) -> dict[str, np.ndarray]:
+        """[n] user ids, [n] titles -> ``rating``, ``user_known``, ``movie_known``, each [n]."""
+        return self._chunked(
+            lambda a, b: self.module.predict(tf.constant(a, tf.string), tf.constant(b, tf.string)),
+            np.asarray(user_ids, dtype=str),
+            np.asarray(movie_titles, dtype=str),
+        )
+
+    def recommend(self, user_ids: np.ndarray, k: int, exclude_seen: bool = False) -> dict[str, np.ndarray]:
+        """[n] user ids -> ``titles`` [n, k] str, ``scores`` [n, k], ``user_known`` [n]; see module doc."""
+        out = self._chunked(
+            lambda a: self.module.recommend(
+                tf.constant(a, tf.string), tf.constant(k, tf.int32), tf.constant(exclude_seen)
+            ),
+            np.asarray(user_ids, dtype=str),
+        )
+        out["titles"] = np.char.decode(out["titles"].astype(bytes), "utf-8")
+        return out
+
+    def _chunked(self, call: Any, *columns: np.ndarray) -> dict[str, np.ndarray]:
+        """Calls a signature on ``chunk_size`` rows at a time; concatenates its outputs."""
+        parts = []
+        for start in range(0, max(len(columns[0]), 1), self.chunk_size):
+            out = call(*(column[start : start + self.chunk_size] for column in columns))
+            parts.append({name: value.numpy() for name, value in out.items()})
+        return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+    def known_ids(self, kind: str) -> list[str]:
+        """Every trained user id (``kind="user"``) or movie title (``kind="movie"``)."""
+        ids, known = (
+            (self.module.user_ids, self.module.user_known)
+            if kind == "user"
+            else (self.module.movie_titles, self.module.movie_known)
+        )
+        return [i.decode() for i in ids.numpy()[known.numpy()]]
+
+
+def read_metadata(export_dir: Path) -> dict[str, Any]:
+    """The ``mtrec_model.json`` of a folder written by :func:`export_model`.
+
+    Raises:
+      ExportError: when the folder is not an mtrec export, or one of another format version.
+    """
+    metadata_file = export_dir / METADATA_FILE
+    if not metadata_file.is_file():
+        raise ExportError(f"{export_dir}: no {METADATA_FILE}, so not an mtrec model export")
+    metadata = json.loads(metadata_file.read_text())
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise ExportError(
+            f"{export_dir}: export format {metadata.get('format_version')}, but this mtrec reads format "
+            f"{FORMAT_VERSION}; load it with mtrec {metadata.get('mtrec_version')}, which wrote it"
+        )
+    return metadata
+
+
+def load_export(export_dir: Path) -> LoadedModel:
+    """Loads a folder written by :func:`export_model`.
+
+    Raises:
+      ExportError: when the folder is not an mtrec export, or one of another format version.
+    """
+    metadata = read_metadata(export_dir)
+    return LoadedModel(tf.saved_model.load(str(export_dir / SAVED_MODEL_DIR)), metadata)
+
+
+def check_known(kind: str, ids: np.ndarray, known: np.ndarray, model: LoadedModel, fix: str) -> None:
+    """Refuses ids the model never trained on.
+
+    Args:
+      kind: ``"user"`` or ``"movie"``, for the message.
+      ids: [n] the ids asked for.
+      known: [n] the signature's ``*_known`` flags for them.
+      model: the loaded export, to count known ids and suggest close titles.
+      fix: a sentence saying how the caller asks for cold-start answers instead; ends the message.
+
+    Raises:
+      UnknownIdError: naming the first unknown id (and how many there are), a close match when one
+        exists, and ``fix``.
+    """
+    if known.all():
+        return
+    unknown = list(dict.fromkeys(str(i) for i in ids[~known]))
+    vocabulary = model.known_ids(kind)
+    noun = "user id" if kind == "user" else "movie title"
+    message = f"{noun} {unknown[0]!r} is not in the run's training data ({len(vocabulary)} known {kind}s)"
+    if len(unknown) > 1:
+        message += f", nor are {len(unknown) - 1} other {kind}s asked for"
+    message += "."
+    close = difflib.get_close_matches(unknown[0], vocabulary, n=1, cutoff=0.6) if kind == "movie" else []
+    if close:
+        message += f" Did you mean {close[0]!r}?"
+    raise UnknownIdError(f"{message} {fix}")
+
+
+def requirements() -> list[str]:
+    """Pinned pip requirements to load an export: what this environment runs, no more."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in ("tensorflow", "tf-keras", "mlflow", "pandas", "numpy")]

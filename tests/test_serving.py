@@ -1,0 +1,210 @@
+"""The exported model: logged to MLflow, loaded in a fresh process, it answers as the trained model.
+
+One tiny synthetic model is trained, exported and logged once for the module; one subprocess runs
+``mtrec-predict`` and ``mtrec-recommend`` against it (batch CSV and single queries), and the tests
+compare what came back with the in-memory model's own ratings and brute-force top-K.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from mtrec import predict, pyfunc, serving, train
+from mtrec.data import Split, make_synthetic, random_split
+from mtrec.model import MultitaskModel
+from tests.conftest import compose_config
+
+K = 5
+
+
+@dataclass
+class Logged:
+    split: Split
+    model: MultitaskModel
+    uri: str  # tracking URI of the tmp store
+    run_id: str
+    export_dir: Path
+    tmp: Path
+
+
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory: pytest.TempPathFactory) -> Logged:
+    tmp = tmp_path_factory.mktemp("serving")
+    split = random_split(make_synthetic(30, 20, 600, 4, seed=1), 0.2, seed=1)
+    model = train.build_model(compose_config("experiment=smoke"), split)
+    model.fit(train.make_dataset(split.train, 128, shuffle_seed=1), epochs=1, verbose=0)
+    model.index_candidates()
+    export_dir = serving.export_model(model, split.train, tmp / "export")
+
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    experiment_id = mlflow.create_experiment("serving", artifact_location=str(tmp / "artifacts"))
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        mlflow.log_metric("test/rmse", 1.0)
+        pyfunc.log_model(export_dir)
+    return Logged(split, model, uri, run.info.run_id, export_dir, tmp)
+
+
+def expected_ratings(logged: Logged, users: np.ndarray, movies: np.ndarray) -> np.ndarray:
+    """[n] ratings of the in-memory model for 1-based user and movie indices."""
+    m = logged.model
+    return m.predict_rating(m.user_embedding(users), m.movie_embedding(movies)).numpy()[:, 0]
+
+
+def expected_ranking(logged: Logged, user: int) -> tuple[list[str], np.ndarray]:
+    """Every movie title by the in-memory model's brute-force index for one user, best first."""
+    m = logged.model
+    scores, ids = m.candidate_index(m.user_embedding(tf.constant([user])), k=logged.split.train.num_movies)
+    return list(logged.split.train.movie_vocab[ids.numpy()[0] - 1]), scores.numpy()[0]
+
+
+def seen_titles(logged: Logged, user: int) -> set[str]:
+    train_rows = logged.split.train
+    return set(train_rows.movie_vocab[train_rows.movie[train_rows.user == user] - 1])
+
+
+@pytest.fixture(scope="module")
+def cli_outputs(logged: Logged) -> dict[str, Path | str]:
+    """Runs the console-script entry points in one fresh Python process (TensorFlow loads once)."""
+    train_rows = logged.split.train
+    pairs = pd.DataFrame(
+        {
+            "user_id": train_rows.user_vocab[train_rows.user[:12] - 1],
+            "movie_title": train_rows.movie_vocab[(np.arange(12) % train_rows.num_movies)],
+        }
+    )
+    pairs.to_csv(logged.tmp / "pairs.csv", index=False)
+    pd.DataFrame({"user_id": train_rows.user_vocab[:6]}).to_csv(logged.tmp / "users.csv", index=False)
+    common = ["--run", logged.run_id, "--tracking-uri", logged.uri]
+    calls = [
+        ("predict_main", [*common, "--input", "pairs.csv", "--output", "ratings.csv"]),
+        ("recommend_main", [*common, "--input", "users.csv", "--output", "top.csv", "-k", str(K)]),
+        (
+            "recommend_main",
+            [*common, "--input", "users.csv", "--output", "unseen.csv", "-k", str(K), "--exclude-seen"],
+        ),
+        ("predict_main", [*common, "--user", str(pairs.user_id[0]), "--movie", str(pairs.movie_title[0])]),
+    ]
+    script = "from mtrec import predict\n" + "".join(
+        f"assert predict.{fn}({args!r}) == 0\n" for fn, args in calls
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=logged.tmp, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return {"dir": logged.tmp, "stdout": done.stdout}
+
+
+def test_ratings_in_a_fresh_process_equal_the_trained_model(logged: Logged, cli_outputs: dict) -> None:
+    out = pd.read_csv(cli_outputs["dir"] / "ratings.csv", dtype={"user_id": str})
+    pairs = pd.read_csv(cli_outputs["dir"] / "pairs.csv", dtype=str)
+    assert list(out.user_id) == list(pairs.user_id) and list(out.movie_title) == list(pairs.movie_title)
+    vocab = logged.split.train
+    users = np.searchsorted(vocab.user_vocab, out.user_id) + 1
+    movies = np.searchsorted(vocab.movie_vocab, out.movie_title) + 1
+    np.testing.assert_allclose(out.rating, expected_ratings(logged, users, movies), rtol=1e-5, atol=1e-6)
+    assert out.user_known.all() and out.movie_known.all()
+    first = f"{out.rating[0]:.3f}"
+    assert cli_outputs["stdout"].strip() == (
+        f"Predicted rating of user {pairs.user_id[0]} for {pairs.movie_title[0]!r}: {first}"
+    )
+
+
+def test_top_k_in_a_fresh_process_equals_the_trained_index(logged: Logged, cli_outputs: dict) -> None:
+    out = pd.read_csv(cli_outputs["dir"] / "top.csv", dtype={"user_id": str})
+    for user in range(1, 7):
+        rows = out[out.user_id == logged.split.train.user_vocab[user - 1]]
+        titles, scores = expected_ranking(logged, user)
+        assert list(rows["rank"]) == list(range(1, K + 1))
+        assert list(rows.movie_title) == titles[:K]
+        np.testing.assert_allclose(rows.score, scores[:K], rtol=1e-5, atol=1e-6)
+
+
+def test_exclude_seen_drops_training_movies_and_keeps_the_order(logged: Logged, cli_outputs: dict) -> None:
+    out = pd.read_csv(cli_outputs["dir"] / "unseen.csv", dtype={"user_id": str})
+    for user in range(1, 7):
+        rows = out[out.user_id == logged.split.train.user_vocab[user - 1]]
+        seen = seen_titles(logged, user)
+        assert seen, "every test user has training movies"
+        titles, _ = expected_ranking(logged, user)
+        # Fewer than K rows when the user has seen almost everything: never padding or seen movies.
+        assert list(rows.movie_title) == [t for t in titles if t not in seen][:K]
+
+
+def test_pyfunc_load_model_answers_dataframes(logged: Logged) -> None:
+    mlflow.set_tracking_uri(logged.uri)
+    model = mlflow.pyfunc.load_model(f"runs:/{logged.run_id}/{pyfunc.MODEL_NAME}")
+    vocab = logged.split.train
+    frame = pd.DataFrame({"user_id": vocab.user_vocab[:3], "movie_title": vocab.movie_vocab[:3]})
+    ratings = model.predict(frame)
+    np.testing.assert_allclose(
+        ratings.rating, expected_ratings(logged, np.arange(1, 4), np.arange(1, 4)), rtol=1e-5, atol=1e-6
+    )
+    top = model.predict(frame[["user_id"]], params={"k": 3})
+    assert list(top.movie_title[:3]) == expected_ranking(logged, 1)[0][:3]
+    with pytest.raises(serving.UnknownIdError, match="allow_unknown"):
+        model.predict(pd.DataFrame({"user_id": ["nobody"]}))
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--user", "nobody", "--movie", "movie_03"], "user id 'nobody' is not in the run's training data"),
+        (
+            ["--user", "user_01", "--movie", "movie_3"],
+            "movie title 'movie_3' is not in the run's training data",
+        ),
+    ],
+)
+def test_unknown_ids_fail_with_one_line(logged: Logged, argv: list[str], expected: str, capsys) -> None:
+    status = predict.predict_main(["--run", logged.run_id, "--tracking-uri", logged.uri, *argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 1 and len(err) == 1
+    assert err[0].startswith(f"mtrec-predict: error: {expected}") and err[0].endswith(predict.CLI_FIX)
+
+
+def test_allow_unknown_answers_from_the_cold_start_embedding(logged: Logged, capsys) -> None:
+    argv = ["--model", str(logged.export_dir), "--user", "nobody", "-k", "3", "--allow-unknown"]
+    assert predict.recommend_main(argv) == 0
+    out = capsys.readouterr().out
+    assert "cold start: unknown user" in out and len(out.strip().splitlines()) == 2 + 3
+
+
+def test_best_run_is_chosen_by_metric_among_finished_runs_with_a_model(tmp_path: Path) -> None:
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment_id = mlflow.create_experiment("sweep", artifact_location=str(tmp_path / "artifacts"))
+
+    def add_run(
+        name: str, rmse: float, accuracy: float, sweep: str, model: bool = True, status: str = "FINISHED"
+    ):
+        with mlflow.start_run(experiment_id=experiment_id, run_name=name) as run:
+            mlflow.log_metrics({"test/rmse": rmse, "test/top_10_accuracy": accuracy})
+            mlflow.set_tag("mtrec.sweep_dir", f"outputs/sweeps/{sweep}")
+            if model:
+                mlflow.set_tag(pyfunc.MODEL_URI_TAG, f"models:/m-{name}")
+            mlflow.end_run(status)
+        return run.info.run_id
+
+    add_run("a", rmse=1.3, accuracy=0.30, sweep="day1/10-00")
+    best_rmse = add_run("b", rmse=1.1, accuracy=0.10, sweep="day1/10-00")
+    add_run("no model", rmse=0.5, accuracy=0.90, sweep="day1/10-00", model=False)
+    add_run("failed", rmse=0.4, accuracy=0.95, sweep="day1/10-00", status="FAILED")
+    best_other_sweep = add_run("c", rmse=1.2, accuracy=0.50, sweep="day2/09-00")
+
+    assert predict.best_run("sweep", None, "test/rmse")["run_id"] == best_rmse
+    assert predict.best_run("sweep", None, "test/top_10_accuracy")["run_id"] == best_other_sweep
+    assert predict.best_run(None, "day1/10-00", "test/top_10_accuracy")["tags.mlflow.runName"] == "a"
+    assert predict.best_run("sweep", "day2/09-00", "test/rmse", "max")["run_id"] == best_other_sweep
+    with pytest.raises(predict.CliError, match="no experiment named 'nope'"):
+        predict.best_run("nope", None, "test/rmse")
+    with pytest.raises(predict.CliError, match="no finished run"):
+        predict.best_run("sweep", None, "test/ndcg")
