@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import NoReturn, cast
 
 from omegaconf import OmegaConf
 
@@ -81,11 +81,14 @@ def run_job(cfg: Config, ctx: JobContext) -> Objective:
         split = data.prepare(cfg)
     except (ConfigError, data.DataError) as e:
         _exit_with_error(e)
-    metrics = _train_tracked(cfg, ctx, lambda: split)
+    try:
+        metrics = _train_tracked(cfg, ctx, lambda: split)
+    except FloatingPointError as e:  # NaN/inf loss: the run is FAILED; say why in one line.
+        _exit_with_error(e)
     return objective(metrics, list(cfg.objectives))
 
 
-def _exit_with_error(error: Exception) -> None:
+def _exit_with_error(error: Exception) -> NoReturn:
     print(f"mtrec: error: {error}", file=sys.stderr)
     sys.exit(2)
 

@@ -80,3 +80,20 @@ def test_misspelt_key_is_refused_before_anything_runs(tmp_path: Path) -> None:
     assert "Key 'rating_wieght' not in 'LossConfig'" in out.stderr
     assert "full_key: loss.rating_wieght" in out.stderr
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_single_run_with_diverging_loss_fails_in_one_line_and_marks_the_run_failed(tmp_path: Path) -> None:
+    out = run_mtrec(
+        tmp_path,
+        "experiment=smoke",
+        "optimizer=sgd",
+        "optimizer.lr=1e12",
+        "tracking.log_model=false",
+        "hydra.run.dir=out",
+    )
+    assert out.returncode == 2
+    assert "mtrec: error: train/rating_loss became" in out.stderr and "Traceback" not in out.stderr
+    runs = runs_in(tmp_path / "mlflow.db")
+    assert list(runs["status"]) == ["FAILED"]
+    assert runs.iloc[0]["tags.mtrec.error"].startswith("NonFiniteLossError: train/rating_loss became")
+    assert not (tmp_path / "out" / "metrics.json").exists()

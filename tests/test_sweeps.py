@@ -180,9 +180,8 @@ def test_optuna_search_logs_each_trial_as_a_child(tmp_path: Path) -> None:
     parent = sweep_state(tmp_path / "search")["parent_run_id"]
     trials = runs[runs["tags.mlflow.parentRunId"] == parent]
     assert len(trials) == 4 and set(trials["status"]) == {"FINISHED"}
-    assert set(trials["params.loss.retrieval_reduction"]) == {"mean"}
     weights = trials["params.loss.rating_weight"].astype(float)
-    assert weights.between(0.01, 10).all() and weights.nunique() == 4
+    assert weights.between(0.001, 10).all() and weights.nunique() == 4
     assert "Pareto set" in (tmp_path / "search" / "summary.md").read_text()
     assert (tmp_path / "search" / "optimization_results.yaml").is_file()
 
