@@ -157,7 +157,8 @@ def copy_run(source: Run, *, parent_run_id: str, run_name: str, tags: Mapping[st
             **{k: v for k, v in source.data.tags.items() if not k.startswith("mlflow.")},
             **tags,
             "mlflow.parentRunId": parent_run_id,
-            "mtrec.resumed_from": source.info.run_id,
+            # A copy of a copy still points at the run that did the training.
+            "mtrec.resumed_from": source.data.tags.get("mtrec.resumed_from", source.info.run_id),
         },
     )
     run_id = run.info.run_id

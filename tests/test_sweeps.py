@@ -39,7 +39,7 @@ def test_multirun_is_one_parent_run_with_children_and_a_report(tmp_path: Path) -
     assert parent["run_id"] == state["parent_run_id"] and parent["status"] == "FINISHED"
     assert parent["tags.mtrec.sweep_id"] == state["sweep_id"]
     assert parent["tags.mtrec.sweep_overrides"] == (
-        "experiment=smoke loss.rating_weight=0.5,1 loss.retrieval_weight=0,2"
+        "experiment=smoke loss.rating_weight=0.5,1 loss.retrieval_weight=0,2 tracking.log_model=false"
     )
     assert parent["tags.mtrec.sweep_dir"] == "sweep"
     assert set(jobs["tags.mlflow.parentRunId"]) == {parent["run_id"]}
@@ -160,7 +160,10 @@ def test_resume_runs_only_missing_jobs_and_a_failing_job_does_not_sink_the_sweep
     assert "NonFiniteLossError" in jobs.loc["1000000000000.0", "tags.mtrec.error"]
     assert runs.set_index("run_id").loc[state["parent_run_id"], "status"] == "FAILED"
     summary = (tmp_path / "s4" / "summary.md").read_text()
-    assert "Failed jobs:\n- rating=1 retrieval=1 optimizer.lr=1e12 (FAILED: NonFiniteLossError" in summary
+    assert (
+        "Failed jobs:\n- rating=1 retrieval=1 optimizer=sgd optimizer.lr=1000000000000.0 (FAILED: NonFiniteLossError"
+        in summary
+    )
     assert "RUNNING" not in set(runs["status"])
 
 
