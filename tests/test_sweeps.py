@@ -161,8 +161,8 @@ def test_resume_runs_only_missing_jobs_and_a_failing_job_does_not_sink_the_sweep
     assert runs.set_index("run_id").loc[state["parent_run_id"], "status"] == "FAILED"
     summary = (tmp_path / "s4" / "summary.md").read_text()
     assert (
-        "Failed jobs:\n- rating=1 retrieval=1 optimizer=sgd optimizer.lr=1000000000000.0 (FAILED: NonFiniteLossError"
-        in summary
+        "Failed jobs:\n- rating=1 retrieval=1 optimizer=sgd optimizer.lr=1000000000000.0 "
+        "(FAILED: NonFiniteLossError" in summary
     )
     assert "RUNNING" not in set(runs["status"])
 
