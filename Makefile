@@ -1,4 +1,4 @@
-.PHONY: install test lint smoke tutorial
+.PHONY: install test lint smoke tutorial bench
 
 install:
 	pip install -e ".[dev]"
@@ -16,3 +16,6 @@ smoke:
 
 tutorial:
 	mtrec experiment=tutorial dataset.path=../shared/data/ml-100k
+
+bench:
+	python benchmarks/bench.py

@@ -1,0 +1,221 @@
+"""mtrec vs. the tutorial's own pipeline, side by side, in one run (``make bench``).
+
+    python benchmarks/bench.py [--data ../shared/data/ml-100k] [--out bench.json] [--skip-scaling]
+
+Measures, each whole process in its own subprocess (imports included, peak RSS from the kernel's
+rusage): the reference pipeline (benchmarks/tutorial_reference.py) doing the tutorial's three
+models, and ``mtrec experiment=tutorial`` doing the same; their ratio; per-phase times; the
+retrieval training step at batch 8192 against the bare logits matmul; and a synthetic scaling
+table (1x, 4x, 16x the interactions of ml-100k). Prints a table and writes JSON. It asserts
+nothing: correctness lives in pytest, this reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# Runs a command as its only child and writes that child's peak RSS (KB): exact per command.
+_RSS_WRAPPER = (
+    "import resource, subprocess, sys; r = subprocess.run(sys.argv[2:]); "
+    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); "
+    "sys.exit(r.returncode)"
+)
+
+
+def measure(cmd: list[str], cwd: Path) -> dict:
+    """Wall time and peak RSS (MB) of one command; raises with its stderr if it fails."""
+    rss_file = cwd / "rss.txt"
+    start = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", _RSS_WRAPPER, str(rss_file), *cmd], cwd=cwd, capture_output=True, text=True
+    )
+    wall = time.perf_counter() - start
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stderr[-3000:]}")
+    return {"wall_seconds": wall, "peak_rss_mb": int(rss_file.read_text()) / 1024, "stdout": out.stdout}
+
+
+def reference(data: Path, work: Path) -> dict:
+    result = measure([sys.executable, str(REPO / "benchmarks" / "tutorial_reference.py"), str(data)], work)
+    inner = json.loads(result["stdout"].strip().splitlines()[-1])
+    return {**inner, "wall_seconds": result["wall_seconds"], "peak_rss_mb": result["peak_rss_mb"]}
+
+
+def mtrec_tutorial(data: Path, work: Path) -> dict:
+    import mlflow
+
+    db = work / "mtrec.db"
+    result = measure(
+        [
+            sys.executable,
+            "-m",
+            "mtrec",
+            "experiment=tutorial",
+            f"dataset.path={data}",
+            f"tracking.uri=sqlite:///{db}",
+            "hydra.sweep.dir=sweep",
+        ],
+        work,
+    )
+    mlflow.set_tracking_uri(f"sqlite:///{db}")
+    runs = mlflow.search_runs(experiment_names=["mtrec"])
+    runs = runs[runs["tags.mtrec.role"] != "sweep"]
+    models = {}
+    for _, run in runs.iterrows():
+        job_seconds = (run["end_time"] - run["start_time"]).total_seconds()
+        fit, evaluate = run["metrics.time/fit_seconds"], run["metrics.time/evaluate_seconds"]
+        models[run["tags.mlflow.runName"]] = {
+            "fit_seconds": fit,
+            "evaluate_seconds": evaluate,
+            "job_seconds": job_seconds,
+            "overhead_seconds": job_seconds - fit - evaluate,
+            "test/rmse": run["metrics.test/rmse"],
+            "test/top_100_accuracy": run["metrics.test/top_100_accuracy"],
+        }
+    return {"wall_seconds": result["wall_seconds"], "peak_rss_mb": result["peak_rss_mb"], "models": models}
+
+
+STEP_CODE = r"""
+import json, time
+import mtrec
+import tensorflow as tf, tensorflow_recommenders as tfrs
+from mtrec.losses import in_batch_softmax_loss
+B, D = 8192, 32
+q = tf.Variable(tf.random.normal((B, D)) * 0.3); c = tf.Variable(tf.random.normal((B, D)) * 0.3)
+task = tfrs.tasks.Retrieval()
+@tf.function
+def matmul():
+    return tf.reduce_sum(tf.matmul(q, c, transpose_b=True)[0])
+@tf.function
+def tfrs_step():
+    with tf.GradientTape() as t:
+        loss = task(q, c, compute_metrics=False, compute_batch_metrics=False)
+    return t.gradient(loss, [q, c])
+@tf.function
+def mtrec_step():
+    with tf.GradientTape() as t:
+        loss = in_batch_softmax_loss(q, c)
+    return t.gradient(loss, [q, c])
+def best(f, n=7):
+    f(); times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        [x.numpy() for x in tf.nest.flatten(f())]
+        times.append(time.perf_counter() - t)
+    return min(times)
+print(json.dumps({"matmul_seconds": best(matmul), "tfrs_step_seconds": best(tfrs_step),
+                  "mtrec_step_seconds": best(mtrec_step)}))
+"""
+
+
+def retrieval_step(work: Path) -> dict:
+    out = measure([sys.executable, "-c", STEP_CODE], work)
+    step = json.loads(out["stdout"].strip().splitlines()[-1])
+    step["mtrec_step_over_matmul"] = step["mtrec_step_seconds"] / step["matmul_seconds"]
+    step["tfrs_step_over_matmul"] = step["tfrs_step_seconds"] / step["matmul_seconds"]
+    return step
+
+
+def scaling(work: Path) -> list[dict]:
+    """Synthetic data at 1x, 4x, 16x ml-100k's interactions; users and movies grow as sqrt(scale)."""
+    rows = []
+    for scale in (1, 4, 16):
+        out_dir = work / f"scale{scale}"
+        result = measure(
+            [
+                sys.executable,
+                "-m",
+                "mtrec",
+                "dataset=synthetic",
+                f"dataset.num_interactions={100_000 * scale}",
+                f"dataset.num_users={int(943 * math.sqrt(scale))}",
+                f"dataset.num_movies={int(1682 * math.sqrt(scale))}",
+                "trainer.epochs=1",
+                "tracking=none",
+                f"hydra.run.dir={out_dir}",
+            ],
+            work,
+        )
+        metrics = json.loads((out_dir / "metrics.json").read_text())
+        rows.append(
+            {
+                "scale": scale,
+                "interactions": 100_000 * scale,
+                "epoch_seconds": metrics["train_history"][0]["train/epoch_seconds"],
+                "peak_rss_mb": result["peak_rss_mb"],
+            }
+        )
+    return rows
+
+
+def print_table(report: dict) -> None:
+    ref, ours = report["reference"], report["mtrec"]
+    print(
+        f"whole process, 3 tutorial models: reference {ref['wall_seconds']:.1f} s, "
+        f"mtrec {ours['wall_seconds']:.1f} s, speed-up {report['speedup']:.2f}x"
+    )
+    print(f"peak RSS: reference {ref['peak_rss_mb']:.0f} MB, mtrec {ours['peak_rss_mb']:.0f} MB")
+    print(f"reference phases: import {ref['import_seconds']:.1f} s, data {ref['data_seconds']:.1f} s")
+    print(f"{'model':<26}{'side':<10}{'fit s':>8}{'eval s':>8}{'overhead s':>11}{'rmse':>8}{'top100':>8}")
+    names = {
+        "rating_only": "rating=1 retrieval=0",
+        "retrieval_only": "rating=0 retrieval=1",
+        "joint": "rating=1 retrieval=1",
+    }
+    for key, run_name in names.items():
+        r, m = ref["models"][key], ours["models"][run_name]
+        print(
+            f"{key:<26}{'reference':<10}{r['fit_seconds']:>8.1f}{r['evaluate_seconds']:>8.1f}{r['build_seconds']:>11.1f}"
+            f"{r['test/rmse']:>8.3f}{r['test/top_100_accuracy']:>8.3f}"
+        )
+        print(
+            f"{'':<26}{'mtrec':<10}{m['fit_seconds']:>8.1f}{m['evaluate_seconds']:>8.1f}{m['overhead_seconds']:>11.1f}"
+            f"{m['test/rmse']:>8.3f}{m['test/top_100_accuracy']:>8.3f}"
+        )
+    s = report["retrieval_step"]
+    print(
+        f"retrieval step at batch 8192: matmul {s['matmul_seconds'] * 1000:.0f} ms, "
+        f"TFRS {s['tfrs_step_seconds'] * 1000:.0f} ms ({s['tfrs_step_over_matmul']:.2f}x), "
+        f"mtrec {s['mtrec_step_seconds'] * 1000:.0f} ms ({s['mtrec_step_over_matmul']:.2f}x)"
+    )
+    for row in report.get("scaling", []):
+        print(
+            f"synthetic {row['scale']:>2}x ({row['interactions']:>9,} interactions): "
+            f"epoch {row['epoch_seconds']:.1f} s, peak RSS {row['peak_rss_mb']:.0f} MB"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "ml-100k")
+    parser.add_argument("--out", type=Path, default=REPO / "outputs" / "bench.json")
+    parser.add_argument("--skip-scaling", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        report = {"retrieval_step": retrieval_step(work)}
+        report["mtrec"] = mtrec_tutorial(args.data.resolve(), work)
+        report["reference"] = reference(args.data.resolve(), work)
+        report["speedup"] = report["reference"]["wall_seconds"] / report["mtrec"]["wall_seconds"]
+        if not args.skip_scaling:
+            report["scaling"] = scaling(work)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2, default=float))
+    print_table(report)
+    print(f"JSON: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
