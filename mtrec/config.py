@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -121,7 +120,6 @@ class Config:
     sweep: SweepConfig = field(default_factory=SweepConfig)
     # Compose, validate, load data and build the model, but do not train or log.
     dry_run: bool = False
-    experiment: Any | None = None
 
 
 def register_configs() -> None:

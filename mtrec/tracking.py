@@ -114,7 +114,7 @@ def log_artifacts(logger: RunLogger, output_dir: Path) -> None:
 
 
 # Keys that change where or how a run is recorded, not what it computes.
-_NOT_FINGERPRINTED = ("tracking", "sweep", "objectives", "dry_run", "experiment", "trainer.verbose")
+_NOT_FINGERPRINTED = ("tracking", "sweep", "objectives", "dry_run", "trainer.verbose")
 
 
 def fingerprint(resolved: Mapping[str, Any]) -> str:
