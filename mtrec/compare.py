@@ -12,9 +12,10 @@ import os
 import sys
 from pathlib import Path
 
-from mtrec.config import ParetoObjective
+from mtrec.config import ParetoObjective, TrackingConfig
+from mtrec.tracking import missing_sqlite_store
 
-DEFAULT_URI = "sqlite:///mlflow.db"  # the same default as `mtrec` (conf/tracking/mlflow.yaml)
+DEFAULT_URI = TrackingConfig.uri  # the same default as `mtrec`
 
 
 class CompareError(RuntimeError):
@@ -63,10 +64,9 @@ def _connect(uri: str) -> None:
     """Fails fast, with one line, on a store that is not there."""
     import mlflow
 
-    if uri.startswith("sqlite:///"):
-        path = Path(uri.removeprefix("sqlite:///"))
-        if not path.is_file():
-            raise CompareError(f"no MLflow store at {uri} ({path} does not exist); pass --tracking-uri")
+    path = missing_sqlite_store(uri)
+    if path is not None:
+        raise CompareError(f"no MLflow store at {uri} ({path} does not exist); pass --tracking-uri")
     mlflow.set_tracking_uri(uri)
     try:
         mlflow.search_experiments(max_results=1)

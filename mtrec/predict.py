@@ -22,7 +22,7 @@ import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from mtrec import pyfunc, serving
+from mtrec import pyfunc, serving, tracking
 from mtrec.config import TrackingConfig
 
 CLI_FIX = "Pass --allow-unknown for a cold-start answer."
@@ -80,13 +80,12 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
 
 def _check_store(tracking_uri: str) -> None:
     """Refuses a SQLite store that does not exist, which MLflow would silently create empty."""
-    if tracking_uri.startswith("sqlite:///"):
-        path = Path(tracking_uri.removeprefix("sqlite:///"))
-        if not path.is_file():
-            raise CliError(
-                f"no MLflow store at {path} ({tracking_uri}); run where mtrec ran, or pass "
-                "--tracking-uri sqlite:////absolute/path/mlflow.db"
-            )
+    path = tracking.missing_sqlite_store(tracking_uri)
+    if path is not None:
+        raise CliError(
+            f"no MLflow store at {path} ({tracking_uri}); run where mtrec ran, or pass "
+            "--tracking-uri sqlite:////absolute/path/mlflow.db"
+        )
 
 
 def best_run(

@@ -35,6 +35,14 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
+def missing_sqlite_store(uri: str) -> Path | None:
+    """The file of a ``sqlite:///`` URI when it does not exist (MLflow would create it empty)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = Path(uri.removeprefix("sqlite:///"))
+    return None if path.is_file() else path
+
+
 def default_run_name(rating_weight: float, retrieval_weight: float) -> str:
     return f"rating={rating_weight:g} retrieval={retrieval_weight:g}"
 
