@@ -13,10 +13,6 @@ from __future__ import annotations
 import tensorflow as tf
 
 
-def _block_size(num_queries: tf.Tensor, block_rows: int) -> tf.Tensor:
-    return tf.minimum(num_queries, block_rows)
-
-
 def in_batch_softmax_loss(
     query_embeddings: tf.Tensor, candidate_embeddings: tf.Tensor, block_rows: int = 256
 ) -> tf.Tensor:
@@ -37,7 +33,7 @@ def in_batch_softmax_loss(
     @tf.custom_gradient
     def _loss(queries: tf.Tensor, candidates: tf.Tensor):
         num_queries = tf.shape(queries)[0]
-        rows = _block_size(num_queries, block_rows)
+        rows = tf.minimum(num_queries, block_rows)
         num_blocks = (num_queries + rows - 1) // rows
 
         def body(b, total, d_queries, d_candidates):

@@ -149,11 +149,8 @@ def load_sweep(parent_run_ids: Sequence[str], with_histories: bool = True) -> Sw
     from mtrec.sweeps import child_runs
 
     frames = [child_runs(run_id) for run_id in parent_run_ids]
-    runs = (
-        pd.concat([f for f in frames if len(f)], ignore_index=True)
-        if any(len(f) for f in frames)
-        else frames[0]
-    )
+    # Empty frames are left out of the concat (pandas warns on them); all empty -> the first.
+    runs = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
     title = ", ".join(
         mlflow.get_run(run_id).data.tags.get("mtrec.sweep_id", run_id) for run_id in parent_run_ids
     )
