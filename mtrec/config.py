@@ -38,6 +38,9 @@ class DatasetConfig:
     data_dir: str | None = None
     test_fraction: float = 0.2
     split_seed: int = 42
+    # Share of training rows whose rating label the model may use (sampled by trainer.seed); the
+    # others still train retrieval but add no rating loss. 1.0 keeps every label.
+    rating_fraction: float = 1.0
     # synthetic only
     num_users: int = 0
     num_movies: int = 0
@@ -67,12 +70,31 @@ class LossConfig:
 
 
 @dataclass
+class EarlyStoppingConfig:
+    """Stop when ``metric`` (a ``val/*`` metric) has not improved for ``patience`` epochs, then
+    restore the weights of its best epoch. ``metric: null`` trains every epoch."""
+
+    metric: str | None = None
+    goal: str = "min"
+    patience: int = 3
+    min_delta: float = 0.0
+
+
+@dataclass
 class TrainerConfig:
     epochs: int = 3
     batch_size: int = 8192
     eval_batch_size: int = 4096
     seed: int = 42
     top_k: list[int] = field(default_factory=lambda: [1, 5, 10, 50, 100])
+    # Per-user Recall@K and NDCG@K, from the same candidate embeddings as top-K accuracy.
+    ranking_k: list[int] = field(default_factory=lambda: [10, 100])
+    # Rank only movies the user did not rate in training (RecBole's and MS Recommenders' convention)
+    # for Recall/NDCG; top-K accuracy always ranks every movie, as the tutorial does.
+    exclude_seen: bool = True
+    # Share of the training rows held out as a validation split (0: none, the tutorial's setup).
+    val_fraction: float = 0.0
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     verbose: bool = True
 
 
@@ -151,6 +173,7 @@ def validate(cfg: Config) -> None:
     d = cfg.dataset
     _require(d.kind in DATASET_KINDS, "dataset.kind", f"one of {DATASET_KINDS}", d.kind)
     _require(0.0 < d.test_fraction < 1.0, "dataset.test_fraction", "in (0, 1)", d.test_fraction)
+    _require(0.0 < d.rating_fraction <= 1.0, "dataset.rating_fraction", "in (0, 1]", d.rating_fraction)
     if d.kind == "synthetic":
         _require(d.path is None, "dataset.path", "unset for a synthetic dataset", d.path)
         for key in ("num_users", "num_movies", "num_interactions", "num_factors"):
@@ -189,8 +212,19 @@ def validate(cfg: Config) -> None:
     _require(len(t.top_k) > 0, "trainer.top_k", "a non-empty list", list(t.top_k))
     for i, k in enumerate(t.top_k):
         _require(k > 0, f"trainer.top_k[{i}]", "> 0", k)
+    for i, k in enumerate(t.ranking_k):
+        _require(k > 0, f"trainer.ranking_k[{i}]", "> 0", k)
+    _require(0.0 <= t.val_fraction < 1.0, "trainer.val_fraction", "in [0, 1)", t.val_fraction)
+    es = t.early_stopping
+    if es.metric is not None:
+        _require(t.val_fraction > 0, "trainer.val_fraction", "> 0 when early stopping is on", t.val_fraction)
+        val_names = metric_names("val", t.top_k, t.ranking_k)
+        _require(es.metric in val_names, "trainer.early_stopping.metric", f"one of {val_names}", es.metric)
+        _require(es.goal in GOALS, "trainer.early_stopping.goal", f"one of {GOALS}", es.goal)
+        _require(es.patience >= 0, "trainer.early_stopping.patience", ">= 0", es.patience)
+        _require(es.min_delta >= 0, "trainer.early_stopping.min_delta", ">= 0", es.min_delta)
 
-    known = test_metric_names(t.top_k)
+    known = metric_names("test", t.top_k, t.ranking_k)
     for i, name in enumerate(cfg.objectives):
         _require(name in known, f"objectives[{i}]", f"one of {known}", name)
     for i, objective in enumerate(cfg.sweep.pareto):
@@ -199,18 +233,15 @@ def validate(cfg: Config) -> None:
     _require(len(cfg.sweep.pareto) == 2, "sweep.pareto", "a list of two objectives", len(cfg.sweep.pareto))
 
 
-def test_metric_names(top_k: list[int]) -> list[str]:
-    """Every ``test/*`` metric a run reports, in display order."""
-    names = ["test/loss", "test/rating_loss", "test/retrieval_loss", "test/rmse"]
-    return names + [f"test/top_{k}_accuracy" for k in top_k]
+def metric_names(prefix: str, top_k: list[int], ranking_k: list[int]) -> list[str]:
+    """Every ``test/*`` (or ``val/*``) metric a run reports, in display order."""
+    names = ["loss", "rating_loss", "retrieval_loss", "rmse"] + [f"top_{k}_accuracy" for k in top_k]
+    names += [f"{m}_at_{k}" for k in ranking_k for m in ("recall", "ndcg")]
+    return [f"{prefix}/{name}" for name in names]
 
 
 def validate_against_data(cfg: Config, num_movies: int) -> None:
     """Checks the rules that need the loaded dataset (still before any TensorFlow work)."""
-    for i, k in enumerate(cfg.trainer.top_k):
-        _require(
-            k <= num_movies,
-            f"trainer.top_k[{i}]",
-            f"<= the number of candidate movies ({num_movies})",
-            k,
-        )
+    for key in ("top_k", "ranking_k"):
+        for i, k in enumerate(getattr(cfg.trainer, key)):
+            _require(k <= num_movies, f"trainer.{key}[{i}]", f"<= the number of candidate movies ({num_movies})", k)

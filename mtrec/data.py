@@ -11,7 +11,7 @@ process reuses the cached table (see :func:`load_split`).
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +35,8 @@ class Interactions:
       movie: [n] int32 movie index, 1-based.
       rating: [n] float32 rating.
       timestamp: [n] int64 Unix seconds.
+      labeled: [n] bool, whether the row's rating is known to the model (see
+        :func:`mask_ratings`); None means every rating is.
     """
 
     user_vocab: np.ndarray
@@ -43,6 +45,7 @@ class Interactions:
     movie: np.ndarray
     rating: np.ndarray
     timestamp: np.ndarray
+    labeled: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.rating)
@@ -64,13 +67,25 @@ class Interactions:
             self.movie[rows],
             self.rating[rows],
             self.timestamp[rows],
+            None if self.labeled is None else self.labeled[rows],
         )
+
+    @property
+    def rating_mask(self) -> np.ndarray:
+        """[n] float32: 1 where the rating is known, 0 where it is masked."""
+        if self.labeled is None:
+            return np.ones(len(self), dtype=np.float32)
+        return self.labeled.astype(np.float32)
 
 
 @dataclass(frozen=True)
 class Split:
+    """``train`` fits the model, ``val`` (optional, carved out of the training rows) selects the
+    epoch, ``test`` is evaluated once at the end."""
+
     train: Interactions
     test: Interactions
+    val: Interactions | None = None
 
 
 def from_strings(
@@ -275,6 +290,27 @@ def random_split(data: Interactions, test_fraction: float, seed: int) -> Split:
     return Split(train=data.take(order[:num_train]), test=data.take(order[num_train:]))
 
 
+def carve_validation(split: Split, val_fraction: float, seed: int) -> Split:
+    """Moves a random ``val_fraction`` of the training rows into ``val``; test is untouched."""
+    if val_fraction <= 0:
+        return split
+    order = np.random.default_rng([seed, 1]).permutation(len(split.train))
+    num_val = int(round(len(order) * val_fraction))
+    return Split(train=split.train.take(order[num_val:]), test=split.test, val=split.train.take(order[:num_val]))
+
+
+def mask_ratings(data: Interactions, rating_fraction: float, seed: int) -> Interactions:
+    """Keeps the rating label of exactly ``round(rating_fraction * n)`` rows, sampled by ``seed``.
+
+    Every row stays (retrieval trains on all of them); a masked row adds no rating loss.
+    """
+    if rating_fraction >= 1.0:
+        return data
+    keep = np.zeros(len(data), dtype=bool)
+    keep[np.random.default_rng([seed, 2]).permutation(len(data))[: int(round(len(data) * rating_fraction))]] = True
+    return replace(data, labeled=keep)
+
+
 def load_interactions(cfg: DatasetConfig) -> Interactions:
     if cfg.kind == "synthetic":
         return make_synthetic(
@@ -308,5 +344,9 @@ def prepare(cfg: Config) -> Split:
     """
     validate(cfg)
     split = load_split(cfg.dataset)
+    # The rating mask is drawn over all training rows, so validation sees the same fraction of
+    # labels as training: tuning never uses ratings that the experiment pretends are unknown.
+    train = mask_ratings(split.train, cfg.dataset.rating_fraction, cfg.trainer.seed)
+    split = carve_validation(Split(train, split.test), cfg.trainer.val_fraction, cfg.dataset.split_seed)
     validate_against_data(cfg, split.train.num_movies)
     return split

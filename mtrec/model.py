@@ -20,7 +20,8 @@ class MultitaskModel(tfrs.models.Model):
     """Trained on ``rating_weight * rating_loss + retrieval_weight * retrieval_loss``.
 
     Features are dicts with ``user`` and ``movie`` ([batch] int32 indices, 1-based into the
-    vocabularies; 0 is the out-of-vocabulary bucket) and ``rating`` ([batch] float32).
+    vocabularies; 0 is the out-of-vocabulary bucket), ``rating`` ([batch] float32) and optionally
+    ``rating_mask`` ([batch] float32, 0 where the rating is unknown; absent means all known).
     """
 
     def __init__(
@@ -67,8 +68,10 @@ class MultitaskModel(tfrs.models.Model):
         # Keras needs every trainable weight to exist before the first gradient step.
         self.rating_model.build((None, 2 * embedding_dim))
 
+        # Summed, then divided by the number of labelled rows (see _rating_loss): the mean squared
+        # error over the rows whose rating is known, the tutorial's MSE when all of them are.
         self.rating_task = tfrs.tasks.Ranking(
-            loss=tf.keras.losses.MeanSquaredError(),
+            loss=tf.keras.losses.MeanSquaredError(reduction=tf.keras.losses.Reduction.SUM),
             metrics=[tf.keras.metrics.RootMeanSquaredError(name="rmse")],
         )
         # Top-K is scored against every movie by one brute-force pass over their embeddings,
@@ -111,10 +114,13 @@ class MultitaskModel(tfrs.models.Model):
             if m.name not in skipped and not (training and m.name.startswith("factorized_top_k/"))
         }
 
-    def index_candidates(self) -> None:
-        """Indexes every movie's current embedding for top-K evaluation; call after training."""
+    def index_candidates(self) -> tf.Tensor:
+        """Indexes every movie's current embedding for top-K evaluation and returns them
+        ([num_movies, dim], row i is movie index i + 1); call after training."""
         ids = tf.range(1, self.num_movies + 1)
-        self.candidate_index.index(self.movie_embedding(ids), identifiers=ids)
+        embeddings = self.movie_embedding(ids)
+        self.candidate_index.index(embeddings, identifiers=ids)
+        return embeddings
 
     def predict_rating(self, user_embeddings: tf.Tensor, movie_embeddings: tf.Tensor) -> tf.Tensor:
         """[batch, dim] x [batch, dim] -> [batch, 1] predicted ratings."""
@@ -132,11 +138,15 @@ class MultitaskModel(tfrs.models.Model):
         # evaluate it, so every run reports every metric.
         total = tf.constant(0.0)
         if self.rating_weight > 0 or not training:
-            rating_loss = self.rating_task(
-                labels=features["rating"],
+            mask = features.get("rating_mask", tf.ones_like(features["rating"]))
+            squared_error_sum = self.rating_task(
+                labels=features["rating"][:, None],
                 predictions=self.predict_rating(user_embeddings, movie_embeddings),
+                sample_weight=mask,
                 compute_metrics=not training,
             )
+            # A masked row (mask 0) adds nothing: neither to the loss nor to its gradients.
+            rating_loss = squared_error_sum / tf.maximum(tf.reduce_sum(mask), 1.0)
             self.rating_loss_tracker.update_state(rating_loss)
             total += self.rating_weight * rating_loss
         retrieval_loss = None

@@ -6,18 +6,20 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
 from mtrec.baselines import compute_baselines
 from mtrec.config import Config
 from mtrec.data import Interactions, Split
 from mtrec.model import MultitaskModel
+from mtrec.ranking import group_by_user, rank_users, recall_ndcg
 
 LogFn = Callable[[Mapping[str, float], int | None], None]
-log = logging.getLogger("mtrec")
+logger = logging.getLogger("mtrec")
 
 
 def describe(model: MultitaskModel, split: Split) -> str:
@@ -54,17 +56,24 @@ def build_model(cfg: Config, split: Split) -> MultitaskModel:
 
 
 def make_dataset(data: Interactions, batch_size: int, shuffle_seed: int | None = None) -> tf.data.Dataset:
-    """Batches of {"user", "movie", "rating"}; reshuffled every epoch when a seed is given."""
-    ds = tf.data.Dataset.from_tensor_slices({"user": data.user, "movie": data.movie, "rating": data.rating})
+    """Batches of {"user", "movie", "rating", "rating_mask"}; reshuffled every epoch when a seed is
+    given. ``rating_mask`` is 0 for a row whose rating the model must not learn from."""
+    columns = {"user": data.user, "movie": data.movie, "rating": data.rating}
+    if data.labeled is not None:
+        columns["rating_mask"] = data.rating_mask
+    ds = tf.data.Dataset.from_tensor_slices(columns)
     if shuffle_seed is not None:
         ds = ds.shuffle(len(data), seed=shuffle_seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def _rename(logs: Mapping[str, float], prefix: str) -> dict[str, float]:
-    """Keras/TFRS log names -> mtrec's `split/metric` names."""
+    """Keras/TFRS log names -> mtrec's `split/metric` names; `val/*` entries pass through."""
     out = {}
     for name, value in logs.items():
+        if name.startswith("val/"):
+            out[name] = float(value)
+            continue
         if name.startswith("factorized_top_k/top_"):
             k = name.removeprefix("factorized_top_k/top_").split("_")[0]
             name = f"top_{k}_accuracy"
@@ -110,19 +119,70 @@ class _EpochLogger(tf.keras.callbacks.Callback):
         self.log(metrics, epoch + 1)
         if self.verbose:
             shown = "  ".join(f"{k}={v:.4g}" for k, v in metrics.items())
-            log.info(f"epoch {epoch + 1}/{self.epochs}  {shown}")
+            logger.info(f"epoch {epoch + 1}/{self.epochs}  {shown}")
 
 
-# Keyed by id(split); the split is kept in the value so that its id cannot be reused.
-_BASELINES: dict[tuple[int, tuple[int, ...]], tuple[Split, dict[str, float]]] = {}
+_BASELINES: dict[tuple, dict[str, float]] = {}
 
 
-def _baselines(split: Split, ks: tuple[int, ...]) -> dict[str, float]:
-    """Baselines on this split, computed once per split and K list (jobs of a sweep share them)."""
-    key = (id(split), ks)
+def _baselines(cfg: Config, split: Split) -> dict[str, float]:
+    """Baselines on this run's split, computed once per process for each distinct split."""
+    d, t = cfg.dataset, cfg.trainer
+    key = (repr(d), t.val_fraction, t.seed if d.rating_fraction < 1 else None, tuple(t.top_k))
     if key not in _BASELINES:
-        _BASELINES[key] = (split, compute_baselines(split, ks))
-    return _BASELINES[key][1]
+        _BASELINES[key] = compute_baselines(split, t.top_k)
+    return _BASELINES[key]
+
+
+def evaluate(
+    model: MultitaskModel, ds: tf.data.Dataset, train: Interactions, heldout: Interactions, cfg: Config, prefix: str
+) -> dict[str, float]:
+    """``prefix/*`` metrics of the current weights on a held-out split.
+
+    One pass over the candidates: every movie's embedding is computed once and indexed; the
+    loss, RMSE and top-K accuracy come from the model's tasks, Recall/NDCG from the same embeddings.
+    """
+    t = cfg.trainer
+    candidates = model.index_candidates()
+    results = _rename(model.evaluate(ds, return_dict=True, verbose=0), prefix)
+    ranked = ranking_metrics(model, candidates, train, heldout, t.ranking_k, t.exclude_seen)
+    results.update({f"{prefix}/{name}": value for name, value in ranked.items()})
+    return results
+
+
+def ranking_metrics(
+    model: MultitaskModel,
+    candidates: tf.Tensor,
+    train: Interactions,
+    heldout: Interactions,
+    ks: Sequence[int],
+    exclude_seen: bool,
+    users_per_batch: int = 1024,
+) -> dict[str, float]:
+    """Per-user Recall@K and NDCG@K of the held-out movies (see ``mtrec.ranking``)."""
+    relevant = group_by_user(heldout.user, heldout.movie)
+    users = np.array(sorted(relevant), dtype=np.int32)
+    seen = group_by_user(train.user, train.movie) if exclude_seen else {}
+    candidate_ids = np.arange(1, candidates.shape[0] + 1)
+    ranked = []
+    for start in range(0, len(users), users_per_batch):
+        batch = users[start : start + users_per_batch]
+        scores = tf.matmul(model.user_embedding(batch), candidates, transpose_b=True).numpy()
+        exclude = [seen.get(int(u), set()) for u in batch] if exclude_seen else None
+        ranked.append(rank_users(scores, candidate_ids, max(ks), exclude))
+    return recall_ndcg(np.concatenate(ranked), [relevant[int(u)] for u in users], ks)
+
+
+class _Validate(tf.keras.callbacks.Callback):
+    """Adds ``val/*`` metrics to each epoch's logs, before early stopping and logging read them."""
+
+    def __init__(self, evaluate_fn: Callable[[], dict[str, float]]) -> None:
+        super().__init__()
+        self.evaluate_fn = evaluate_fn
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is not None:
+            logs.update(self.evaluate_fn())
 
 
 def train_and_evaluate(
@@ -156,12 +216,28 @@ def train_and_evaluate(
     test_ds = make_dataset(split.test, t.eval_batch_size)
 
     epoch_logger = _EpochLogger(t.epochs, log, t.verbose)
+    callbacks: list[tf.keras.callbacks.Callback] = [_StopOnNonFiniteLoss()]
+    stopper = None
+    if split.val is not None:
+        val, val_ds = split.val, make_dataset(split.val, t.eval_batch_size)
+        callbacks.append(_Validate(lambda: evaluate(model, val_ds, split.train, val, cfg, "val")))
+    if t.early_stopping.metric is not None:
+        es = t.early_stopping
+        stopper = tf.keras.callbacks.EarlyStopping(
+            monitor=es.metric, mode=es.goal, patience=es.patience, min_delta=es.min_delta, restore_best_weights=True
+        )
+        callbacks.append(stopper)
+    callbacks.append(epoch_logger)
     fit_start = time.perf_counter()
-    model.fit(train_ds, epochs=t.epochs, verbose=0, callbacks=[_StopOnNonFiniteLoss(), epoch_logger])
+    model.fit(train_ds, epochs=t.epochs, verbose=0, callbacks=callbacks)
     eval_start = time.perf_counter()
-    model.index_candidates()
-    results = _rename(model.evaluate(test_ds, return_dict=True, verbose=0), "test")
-    results.update(_baselines(split, tuple(t.top_k)))
+    results = evaluate(model, test_ds, split.train, split.test, cfg, "test")
+    results.update(_baselines(cfg, split))
+    results["train/epochs_run"] = len(epoch_logger.history)
+    if stopper is not None:
+        results["train/best_epoch"] = stopper.best_epoch + 1
+        if t.verbose:
+            logger.info(f"restored the weights of epoch {stopper.best_epoch + 1} (best {es.metric})")
     end = time.perf_counter()
 
     results["time/fit_seconds"] = eval_start - fit_start

@@ -1,0 +1,161 @@
+"""Validation split, rating-label masking and early stopping."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from omegaconf import OmegaConf
+
+from mtrec import data
+from mtrec.config import Config, ConfigError, validate
+from mtrec.train import build_model, evaluate, make_dataset, train_and_evaluate
+from tests.conftest import compose_config
+
+
+def _prepared(*overrides: str) -> tuple[Config, data.Split]:
+    cfg = OmegaConf.to_object(compose_config("experiment=smoke", "tracking=none", *overrides))
+    return cfg, data.prepare(cfg)
+
+
+def _rows(d: data.Interactions) -> set[int]:
+    """Row identities: synthetic timestamps number the generated rows 0..n-1."""
+    assert len(set(d.timestamp.tolist())) == len(d)
+    return set(d.timestamp.tolist())
+
+
+def test_validation_is_carved_from_train_and_never_touches_test() -> None:
+    _, plain = _prepared()
+    _, carved = _prepared("trainer.val_fraction=0.25")
+    assert carved.val is not None and plain.val is None
+    # The test split is exactly the tutorial's; train + val is exactly the old train.
+    assert np.array_equal(carved.test.user, plain.test.user) and np.array_equal(carved.test.movie, plain.test.movie)
+    assert len(carved.val) == round(0.25 * len(plain.train))
+    assert _rows(carved.train) | _rows(carved.val) == _rows(plain.train)
+    assert not _rows(carved.val) & _rows(carved.train)
+    assert not _rows(carved.val) & _rows(carved.test)
+
+
+def test_rating_mask_keeps_exactly_the_fraction_and_depends_on_the_seed() -> None:
+    _, full = _prepared()
+    cfg, masked = _prepared("dataset.rating_fraction=0.1")
+    labeled = masked.train.labeled
+    assert labeled is not None and full.train.labeled is None
+    assert labeled.sum() == round(0.1 * len(full.train))
+    # Every row stays for retrieval; only the label is hidden.
+    assert len(masked.train) == len(full.train)
+    _, reseeded = _prepared("dataset.rating_fraction=0.1", "trainer.seed=7")
+    assert not np.array_equal(reseeded.train.labeled, labeled)
+    _, again = _prepared("dataset.rating_fraction=0.1")
+    assert np.array_equal(again.train.labeled, labeled)
+
+
+def test_masked_rows_add_zero_rating_loss_and_no_gradient() -> None:
+    cfg, split = _prepared("dataset.rating_fraction=0.5", "loss=rating_only")
+    model = build_model(cfg, split)
+    batch = make_dataset(split.train, 64).take(1).get_single_element()
+    mask = batch["rating_mask"]
+    # Changing the ratings of masked rows changes nothing; the loss is the labelled rows' MSE.
+    scrambled = dict(batch, rating=tf.where(mask > 0, batch["rating"], batch["rating"] + 100.0))
+    with tf.GradientTape(persistent=True) as tape:
+        loss = model.compute_loss(dict(batch), training=True)
+        loss_scrambled = model.compute_loss(scrambled, training=True)
+    assert float(loss) == pytest.approx(float(loss_scrambled))
+    _, _, predictions = model(batch)
+    labelled = mask.numpy() > 0
+    expected = np.mean((predictions.numpy()[labelled, 0] - batch["rating"].numpy()[labelled]) ** 2)
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+    g1 = tape.gradient(loss, model.user_embedding.embeddings)
+    g2 = tape.gradient(loss_scrambled, model.user_embedding.embeddings)
+    assert np.allclose(tf.convert_to_tensor(g1).numpy(), tf.convert_to_tensor(g2).numpy())
+
+
+def test_early_stopping_restores_the_best_epoch(tmp_path: Path) -> None:
+    # A large learning rate on a tiny synthetic set: validation RMSE gets worse after a few epochs.
+    cfg, split = _prepared(
+        "trainer.val_fraction=0.2",
+        "trainer.epochs=12",
+        "trainer.early_stopping.metric=val/rmse",
+        "trainer.early_stopping.patience=2",
+        "optimizer=adam",
+        "optimizer.lr=0.05",
+        "model.embedding_dim=32",
+        "model.rating_hidden_units=[64]",
+        "loss=rating_only",
+    )
+    model_metrics = train_and_evaluate(cfg, split, tmp_path)
+    history = json.loads((tmp_path / "metrics.json").read_text())["train_history"]
+    val_rmse = [epoch["val/rmse"] for epoch in history]
+    best = int(np.argmin(val_rmse))
+    assert best < len(val_rmse) - 1, f"validation never degraded: {val_rmse}"
+    assert len(history) < 12  # stopped early
+    assert model_metrics["train/best_epoch"] == best + 1
+    assert model_metrics["train/epochs_run"] == len(history)
+
+
+def test_restored_weights_reproduce_the_best_validation_score(tmp_path: Path) -> None:
+    cfg, split = _prepared(
+        "trainer.val_fraction=0.2",
+        "trainer.epochs=8",
+        "trainer.early_stopping.metric=val/rmse",
+        "trainer.early_stopping.patience=8",
+        "optimizer=adam",
+        "optimizer.lr=0.05",
+        "model.embedding_dim=32",
+        "model.rating_hidden_units=[64]",
+        "loss=rating_only",
+    )
+    seen = {}
+
+    def keep(metrics, step):
+        seen.update(metrics)
+
+    import mtrec.train as train_module
+
+    original = train_module.evaluate
+    final_val = {}
+
+    def spy(model, ds, train, heldout, cfg_, prefix):
+        out = original(model, ds, train, heldout, cfg_, prefix)
+        if prefix == "test":  # After training: the restored weights, scored on val again.
+            final_val.update(original(model, make_dataset(split.val, 512), train, split.val, cfg_, "val"))
+        return out
+
+    train_module.evaluate = spy
+    try:
+        train_and_evaluate(cfg, split, tmp_path, log=keep)
+    finally:
+        train_module.evaluate = original
+    history = json.loads((tmp_path / "metrics.json").read_text())["train_history"]
+    best = min(epoch["val/rmse"] for epoch in history)
+    assert best < history[-1]["val/rmse"]
+    assert final_val["val/rmse"] == pytest.approx(best, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["trainer.early_stopping.metric=val/rmse"], "trainer.val_fraction must be > 0 when early stopping"),
+        (["trainer.val_fraction=0.1", "trainer.early_stopping.metric=test/rmse"], "trainer.early_stopping.metric"),
+        (["trainer.val_fraction=1.0"], "trainer.val_fraction must be in [0, 1)"),
+        (["dataset.rating_fraction=0"], "dataset.rating_fraction must be in (0, 1]"),
+        (["trainer.ranking_k=[0]"], "trainer.ranking_k[0] must be > 0"),
+    ],
+)
+def test_bad_values_name_their_key(overrides: list[str], message: str) -> None:
+    cfg = OmegaConf.to_object(compose_config(*overrides))
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate(cfg)
+
+
+def test_evaluate_reports_recall_and_ndcg(tmp_path: Path) -> None:
+    cfg, split = _prepared("trainer.ranking_k=[5,10]")
+    model = build_model(cfg, split)
+    metrics = evaluate(model, make_dataset(split.test, 512), split.train, split.test, cfg, "test")
+    for name in ("recall_at_5", "ndcg_at_5", "recall_at_10", "ndcg_at_10"):
+        assert 0.0 <= metrics[f"test/{name}"] <= 1.0
+    assert metrics["test/recall_at_10"] >= metrics["test/recall_at_5"]
