@@ -244,4 +244,6 @@ def validate_against_data(cfg: Config, num_movies: int) -> None:
     """Checks the rules that need the loaded dataset (still before any TensorFlow work)."""
     for key in ("top_k", "ranking_k"):
         for i, k in enumerate(getattr(cfg.trainer, key)):
-            _require(k <= num_movies, f"trainer.{key}[{i}]", f"<= the number of candidate movies ({num_movies})", k)
+            _require(
+                k <= num_movies, f"trainer.{key}[{i}]", f"<= the number of candidate movies ({num_movies})", k
+            )

@@ -296,7 +296,9 @@ def carve_validation(split: Split, val_fraction: float, seed: int) -> Split:
         return split
     order = np.random.default_rng([seed, 1]).permutation(len(split.train))
     num_val = int(round(len(order) * val_fraction))
-    return Split(train=split.train.take(order[num_val:]), test=split.test, val=split.train.take(order[:num_val]))
+    return Split(
+        train=split.train.take(order[num_val:]), test=split.test, val=split.train.take(order[:num_val])
+    )
 
 
 def mask_ratings(data: Interactions, rating_fraction: float, seed: int) -> Interactions:
@@ -307,7 +309,9 @@ def mask_ratings(data: Interactions, rating_fraction: float, seed: int) -> Inter
     if rating_fraction >= 1.0:
         return data
     keep = np.zeros(len(data), dtype=bool)
-    keep[np.random.default_rng([seed, 2]).permutation(len(data))[: int(round(len(data) * rating_fraction))]] = True
+    keep[
+        np.random.default_rng([seed, 2]).permutation(len(data))[: int(round(len(data) * rating_fraction))]
+    ] = True
     return replace(data, labeled=keep)
 
 

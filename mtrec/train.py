@@ -135,7 +135,12 @@ def _baselines(cfg: Config, split: Split) -> dict[str, float]:
 
 
 def evaluate(
-    model: MultitaskModel, ds: tf.data.Dataset, train: Interactions, heldout: Interactions, cfg: Config, prefix: str
+    model: MultitaskModel,
+    ds: tf.data.Dataset,
+    train: Interactions,
+    heldout: Interactions,
+    cfg: Config,
+    prefix: str,
 ) -> dict[str, float]:
     """``prefix/*`` metrics of the current weights on a held-out split.
 
@@ -224,7 +229,11 @@ def train_and_evaluate(
     if t.early_stopping.metric is not None:
         es = t.early_stopping
         stopper = tf.keras.callbacks.EarlyStopping(
-            monitor=es.metric, mode=es.goal, patience=es.patience, min_delta=es.min_delta, restore_best_weights=True
+            monitor=es.metric,
+            mode=es.goal,
+            patience=es.patience,
+            min_delta=es.min_delta,
+            restore_best_weights=True,
         )
         callbacks.append(stopper)
     callbacks.append(epoch_logger)

@@ -33,7 +33,9 @@ def test_validation_is_carved_from_train_and_never_touches_test() -> None:
     _, carved = _prepared("trainer.val_fraction=0.25")
     assert carved.val is not None and plain.val is None
     # The test split is exactly the tutorial's; train + val is exactly the old train.
-    assert np.array_equal(carved.test.user, plain.test.user) and np.array_equal(carved.test.movie, plain.test.movie)
+    assert np.array_equal(carved.test.user, plain.test.user) and np.array_equal(
+        carved.test.movie, plain.test.movie
+    )
     assert len(carved.val) == round(0.25 * len(plain.train))
     assert _rows(carved.train) | _rows(carved.val) == _rows(plain.train)
     assert not _rows(carved.val) & _rows(carved.train)
@@ -140,7 +142,10 @@ def test_restored_weights_reproduce_the_best_validation_score(tmp_path: Path) ->
     ("overrides", "message"),
     [
         (["trainer.early_stopping.metric=val/rmse"], "trainer.val_fraction must be > 0 when early stopping"),
-        (["trainer.val_fraction=0.1", "trainer.early_stopping.metric=test/rmse"], "trainer.early_stopping.metric"),
+        (
+            ["trainer.val_fraction=0.1", "trainer.early_stopping.metric=test/rmse"],
+            "trainer.early_stopping.metric",
+        ),
         (["trainer.val_fraction=1.0"], "trainer.val_fraction must be in [0, 1)"),
         (["dataset.rating_fraction=0"], "dataset.rating_fraction must be in (0, 1]"),
         (["trainer.ranking_k=[0]"], "trainer.ranking_k[0] must be > 0"),
