@@ -50,8 +50,24 @@ class DatasetConfig:
 
 @dataclass
 class ModelConfig:
+    """The tutorial's model (the defaults) and the levers of ``experiment=best_joint``.
+
+    See ``mtrec.model.ModelOptions`` for what each lever does.
+    """
+
     embedding_dim: int = 32
     rating_hidden_units: list[int] = field(default_factory=lambda: [256, 128])
+    biases: bool = False
+    rating_factors: int = 0
+    interaction_features: bool = False
+    dropout: float = 0.0
+    embedding_l2: float = 0.0
+    rating_l2: float = 0.0
+    temperature: float = 1.0
+    # Subtract log(training frequency) of each in-batch candidate from its logit.
+    logq_correction: bool = False
+    # Add SVD++-style implicit feedback (the user's training movies) to the user tower.
+    user_history: bool = False
 
 
 @dataclass
@@ -184,6 +200,11 @@ def validate(cfg: Config) -> None:
     _require(m.embedding_dim > 0, "model.embedding_dim", "> 0", m.embedding_dim)
     for i, units in enumerate(m.rating_hidden_units):
         _require(units > 0, f"model.rating_hidden_units[{i}]", "> 0", units)
+    _require(m.rating_factors >= 0, "model.rating_factors", ">= 0", m.rating_factors)
+    _require(0.0 <= m.dropout < 1.0, "model.dropout", "in [0, 1)", m.dropout)
+    for key in ("embedding_l2", "rating_l2"):
+        _require(getattr(m, key) >= 0, f"model.{key}", ">= 0", getattr(m, key))
+    _require(m.temperature > 0, "model.temperature", "> 0", m.temperature)
 
     o = cfg.optimizer
     _require(o.name in OPTIMIZERS, "optimizer.name", f"one of {OPTIMIZERS}", o.name)

@@ -14,9 +14,12 @@ import tensorflow as tf
 
 
 def in_batch_softmax_loss(
-    query_embeddings: tf.Tensor, candidate_embeddings: tf.Tensor, block_rows: int = 256
+    query_embeddings: tf.Tensor,
+    candidate_embeddings: tf.Tensor,
+    block_rows: int = 256,
+    candidate_log_q: tf.Tensor | None = None,
 ) -> tf.Tensor:
-    """Sum over queries of ``logsumexp(q_i . C^T) - q_i . c_i``, with exact gradients.
+    """Sum over queries of ``logsumexp(q_i . C^T - log Q) - (q_i . c_i - log Q_i)``, exact gradients.
 
     Args:
       query_embeddings: [num_queries, dim] float32.
@@ -24,11 +27,17 @@ def in_batch_softmax_loss(
         query i's positive, every other row a negative.
       block_rows: queries scored at a time; [block_rows, num_candidates] is the largest
         intermediate.
+      candidate_log_q: optional [num_candidates] log of each candidate's sampling probability,
+        subtracted from its logits (the logQ correction of in-batch negatives; TFRS's
+        ``candidate_sampling_probability``). No gradient flows into it.
 
     Returns:
-      A scalar: the same value as TFRS's default Retrieval loss (categorical cross-entropy with
-      identity labels, summed over the batch).
+      A scalar: the same value as TFRS's Retrieval loss (categorical cross-entropy with identity
+      labels, summed over the batch, with the same logQ correction when it is given).
     """
+    if candidate_log_q is None:
+        candidate_log_q = tf.zeros(tf.shape(candidate_embeddings)[:1], candidate_embeddings.dtype)
+    log_q = tf.stop_gradient(candidate_log_q)[None, :]
 
     @tf.custom_gradient
     def _loss(queries: tf.Tensor, candidates: tf.Tensor):
@@ -40,7 +49,7 @@ def in_batch_softmax_loss(
             start = b * rows
             size = tf.minimum(rows, num_queries - start)
             q = queries[start : start + size]
-            logits = tf.matmul(q, candidates, transpose_b=True)  # [size, num_candidates]
+            logits = tf.matmul(q, candidates, transpose_b=True) - log_q  # [size, num_candidates]
             positives = tf.range(start, start + size)
             # Fused softmax + cross-entropy: per-row losses and d(loss)/d(logits) in one kernel.
             losses, d_logits = tf.raw_ops.SparseSoftmaxCrossEntropyWithLogits(

@@ -8,12 +8,47 @@ raw string ids onto the same indices sit at the model's edges, for serving.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from mtrec.losses import in_batch_softmax_loss
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """What ``experiment=best_joint`` adds to the tutorial's model (defaults: the tutorial's).
+
+    Attributes:
+      biases: add a global bias (starting at ``global_mean``) and user and movie biases to the
+        rating head's output.
+      global_mean: the training ratings' mean.
+      rating_factors: size of rating-only user and movie factors whose dot product is added to the
+        rating (biased matrix factorisation beside the MLP head); 0 for none.
+      interaction_features: feed the MLP head ``[u, m, u * m]`` instead of ``[u, m]``.
+      dropout: dropout rate on the rating head's input.
+      embedding_l2: per-example L2 weight on the shared user and movie embeddings.
+      rating_l2: per-example L2 weight on the biases and rating factors.
+      temperature: in-batch softmax logits are divided by it.
+      movie_log_q: [num_movies + 1] log sampling probability of each movie as an in-batch
+        candidate (its training frequency); subtracted from the logits (logQ correction) when set.
+      user_history: (movies, row_splits) of each user's training movies, a ragged
+        [num_users + 1, None] table; when set, the user tower adds the 1/sqrt(n)-scaled sum of
+        learned "history" embeddings of those movies (SVD++'s implicit feedback).
+    """
+
+    biases: bool = False
+    global_mean: float = 0.0
+    rating_factors: int = 0
+    interaction_features: bool = False
+    dropout: float = 0.0
+    embedding_l2: float = 0.0
+    rating_l2: float = 0.0
+    temperature: float = 1.0
+    movie_log_q: np.ndarray | None = None
+    user_history: tuple[np.ndarray, np.ndarray] | None = None
 
 
 class MultitaskModel(tfrs.models.Model):
@@ -34,6 +69,7 @@ class MultitaskModel(tfrs.models.Model):
         retrieval_weight: float = 1.0,
         top_k: Sequence[int] = (1, 5, 10, 50, 100),
         retrieval_reduction: str = "sum",
+        options: ModelOptions | None = None,
     ) -> None:
         """Builds the towers and tasks.
 
@@ -47,8 +83,11 @@ class MultitaskModel(tfrs.models.Model):
           top_k: the K of the top-K accuracy metrics, measured against every movie.
           retrieval_reduction: "sum" (TFRS's: the in-batch softmax loss summed over the batch) or
             "mean" (divided by the batch size, on the scale of the per-example MSE).
+          options: the levers beyond the tutorial's model (biases, regularisation, logQ...); the
+            defaults build the tutorial's model exactly.
         """
         super().__init__()
+        self.options = options = options or ModelOptions()
         self.rating_weight = float(rating_weight)
         self.retrieval_weight = float(retrieval_weight)
         self.num_movies = len(movie_vocab)
@@ -61,12 +100,41 @@ class MultitaskModel(tfrs.models.Model):
         self.user_embedding = tf.keras.layers.Embedding(len(user_vocab) + 1, embedding_dim)
         self.movie_embedding = tf.keras.layers.Embedding(len(movie_vocab) + 1, embedding_dim)
         self.rating_model = tf.keras.Sequential(
-            [tf.keras.layers.Dense(units, activation="relu") for units in rating_hidden_units]
+            [tf.keras.layers.Dropout(options.dropout)] * (options.dropout > 0)
+            + [tf.keras.layers.Dense(units, activation="relu") for units in rating_hidden_units]
             + [tf.keras.layers.Dense(1)]
         )
         # Built now: a model trained with rating_weight=0 never calls the head in training, and
         # Keras needs every trainable weight to exist before the first gradient step.
-        self.rating_model.build((None, 2 * embedding_dim))
+        self.rating_model.build((None, (3 if options.interaction_features else 2) * embedding_dim))
+        if options.biases:
+            self.global_bias = tf.Variable(options.global_mean, name="global_bias")
+            self.user_bias = tf.keras.layers.Embedding(len(user_vocab) + 1, 1, embeddings_initializer="zeros")
+            self.movie_bias = tf.keras.layers.Embedding(
+                len(movie_vocab) + 1, 1, embeddings_initializer="zeros"
+            )
+        if options.rating_factors:
+            # Rating-only factors (biased MF); the shared embeddings still feed the MLP head.
+            def init():
+                return tf.keras.initializers.RandomNormal(
+                    stddev=0.05, seed=int(tf.random.uniform([], 0, 2**30))
+                )
+
+            self.user_factors = tf.keras.layers.Embedding(len(user_vocab) + 1, options.rating_factors, init())
+            self.movie_factors = tf.keras.layers.Embedding(
+                len(movie_vocab) + 1, options.rating_factors, init()
+            )
+        self.movie_log_q = (
+            None if options.movie_log_q is None else tf.constant(options.movie_log_q, tf.float32)
+        )
+        self.user_history = None
+        if options.user_history is not None:
+            movies, row_splits = options.user_history
+            self.user_history = tf.RaggedTensor.from_row_splits(
+                tf.constant(movies, tf.int64), tf.constant(row_splits, tf.int64)
+            )
+            self.history_embedding = tf.keras.layers.Embedding(len(movie_vocab) + 1, embedding_dim)
+            self.history_embedding.build(None)
 
         # Summed, then divided by the number of labelled rows (see _rating_loss): the mean squared
         # error over the rows whose rating is known, the tutorial's MSE when all of them are.
@@ -78,7 +146,8 @@ class MultitaskModel(tfrs.models.Model):
         # indexed once after training (see index_candidates), not streamed per batch.
         self.candidate_index = tfrs.layers.factorized_top_k.BruteForce(k=max(top_k))
         self.retrieval_task = tfrs.tasks.Retrieval(
-            metrics=tfrs.metrics.FactorizedTopK(candidates=self.candidate_index, ks=list(top_k))
+            metrics=tfrs.metrics.FactorizedTopK(candidates=self.candidate_index, ks=list(top_k)),
+            temperature=options.temperature if options.temperature != 1.0 else None,
         )
         self.loss_tracker = tf.keras.metrics.Mean(name="loss")
         self.rating_loss_tracker = tf.keras.metrics.Mean(name="rating_loss")
@@ -118,30 +187,92 @@ class MultitaskModel(tfrs.models.Model):
         """Indexes every movie's current embedding for top-K evaluation and returns them
         ([num_movies, dim], row i is movie index i + 1); call after training."""
         ids = tf.range(1, self.num_movies + 1)
-        embeddings = self.movie_embedding(ids)
-        self.candidate_index.index(embeddings, identifiers=ids)
+        embeddings = self.movie_tower(ids)
+        index = self.candidate_index
+        if getattr(index, "_candidates", None) is None:
+            index.index(embeddings, identifiers=ids)
+        else:
+            # BruteForce.index() adds new variables each call, which functions traced earlier (such
+            # as Keras's cached test function, when validating every epoch) never see: they would
+            # score against the first epoch's candidates. Update the indexed ones in place instead.
+            index._candidates.assign(embeddings)
         return embeddings
 
-    def predict_rating(self, user_embeddings: tf.Tensor, movie_embeddings: tf.Tensor) -> tf.Tensor:
-        """[batch, dim] x [batch, dim] -> [batch, 1] predicted ratings."""
-        return self.rating_model(tf.concat([user_embeddings, movie_embeddings], axis=1))
+    def predict_rating(
+        self,
+        user_embeddings: tf.Tensor,
+        movie_embeddings: tf.Tensor,
+        users: tf.Tensor | None = None,
+        movies: tf.Tensor | None = None,
+        training: bool = False,
+    ) -> tf.Tensor:
+        """[batch, dim] x [batch, dim] -> [batch, 1] predicted ratings.
+
+        The tutorial's head sees only the two embeddings; the bias and rating-factor options also
+        need the [batch] user and movie indices.
+        """
+        parts = [user_embeddings, movie_embeddings]
+        if self.options.interaction_features:
+            parts.append(user_embeddings * movie_embeddings)
+        rating = self.rating_model(tf.concat(parts, axis=1), training=training)
+        if self.options.biases:
+            rating += self.global_bias + self.user_bias(users) + self.movie_bias(movies)
+        if self.options.rating_factors:
+            rating += tf.reduce_sum(self.user_factors(users) * self.movie_factors(movies), 1, keepdims=True)
+        return rating
+
+    def user_tower(self, users: tf.Tensor) -> tf.Tensor:
+        """[batch] user indices -> [batch, dim] query embeddings (shared by both tasks)."""
+        embeddings = self.user_embedding(users)
+        if self.user_history is not None:
+            history = tf.gather(self.user_history, users).to_sparse()
+            embeddings += tf.nn.safe_embedding_lookup_sparse(
+                self.history_embedding.embeddings, history, combiner="sqrtn"
+            )
+        return embeddings
+
+    def movie_tower(self, movies: tf.Tensor) -> tf.Tensor:
+        """[batch] movie indices -> [batch, dim] candidate embeddings (shared by both tasks)."""
+        return self.movie_embedding(movies)
 
     def call(self, features: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        user_embeddings = self.user_embedding(features["user"])
-        movie_embeddings = self.movie_embedding(features["movie"])
-        return user_embeddings, movie_embeddings, self.predict_rating(user_embeddings, movie_embeddings)
+        user_embeddings = self.user_tower(features["user"])
+        movie_embeddings = self.movie_tower(features["movie"])
+        rating = self.predict_rating(user_embeddings, movie_embeddings, features["user"], features["movie"])
+        return user_embeddings, movie_embeddings, rating
+
+    def _penalty(
+        self, features: dict[str, tf.Tensor], user_embeddings: tf.Tensor, movie_embeddings: tf.Tensor
+    ):
+        """Per-example L2 (Koren's SGD convention): each row's own parameters, batch-averaged."""
+        o, penalty = self.options, tf.constant(0.0)
+        if o.embedding_l2:
+            squares = tf.reduce_sum(tf.square(user_embeddings)) + tf.reduce_sum(tf.square(movie_embeddings))
+            penalty += o.embedding_l2 * squares
+        if o.rating_l2 and (o.biases or o.rating_factors):
+            users, movies = features["user"], features["movie"]
+            rating_params = []
+            if o.biases:
+                rating_params += [self.user_bias(users), self.movie_bias(movies)]
+            if o.rating_factors:
+                rating_params += [self.user_factors(users), self.movie_factors(movies)]
+            penalty += o.rating_l2 * tf.add_n([tf.reduce_sum(tf.square(p)) for p in rating_params])
+        return penalty / tf.cast(tf.shape(user_embeddings)[0], tf.float32)
 
     def compute_loss(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
-        user_embeddings = self.user_embedding(features["user"])
-        movie_embeddings = self.movie_embedding(features["movie"])
+        user_embeddings = self.user_tower(features["user"])
+        movie_embeddings = self.movie_tower(features["movie"])
         # A task with weight 0 adds nothing to the gradients; skip it in training, but still
         # evaluate it, so every run reports every metric.
         total = tf.constant(0.0)
         if self.rating_weight > 0 or not training:
             mask = features.get("rating_mask", tf.ones_like(features["rating"]))
+            predictions = self.predict_rating(
+                user_embeddings, movie_embeddings, features["user"], features["movie"], training=training
+            )
             squared_error_sum = self.rating_task(
                 labels=features["rating"][:, None],
-                predictions=self.predict_rating(user_embeddings, movie_embeddings),
+                predictions=predictions,
                 sample_weight=mask,
                 compute_metrics=not training,
             )
@@ -150,17 +281,25 @@ class MultitaskModel(tfrs.models.Model):
             self.rating_loss_tracker.update_state(rating_loss)
             total += self.rating_weight * rating_loss
         retrieval_loss = None
+        log_q = None if self.movie_log_q is None else tf.gather(self.movie_log_q, features["movie"])
         if training and self.retrieval_weight > 0:
             # Same value and gradients as the task's loss (tested), without [batch, batch] tensors.
-            retrieval_loss = in_batch_softmax_loss(user_embeddings, movie_embeddings)
+            queries = user_embeddings / self.options.temperature
+            retrieval_loss = in_batch_softmax_loss(queries, movie_embeddings, candidate_log_q=log_q)
         elif not training:
             retrieval_loss = self.retrieval_task(
-                user_embeddings, movie_embeddings, compute_metrics=True, compute_batch_metrics=False
+                user_embeddings,
+                movie_embeddings,
+                candidate_sampling_probability=None if log_q is None else tf.exp(log_q),
+                compute_metrics=True,
+                compute_batch_metrics=False,
             )
         if retrieval_loss is not None:
             if self.retrieval_reduction == "mean":
                 retrieval_loss /= tf.cast(tf.shape(user_embeddings)[0], retrieval_loss.dtype)
             self.retrieval_loss_tracker.update_state(retrieval_loss)
             total += self.retrieval_weight * retrieval_loss
+        if training:
+            total += self._penalty(features, user_embeddings, movie_embeddings)
         self.loss_tracker.update_state(total)
         return total

@@ -74,17 +74,20 @@ class ServingModule(tf.Module):
         self.num_movies = num_movies
         self.user_lookup = model.user_lookup
         self.movie_lookup = model.movie_lookup
-        self.user_embedding = model.user_embedding
-        self.movie_embedding = model.movie_embedding
-        self.rating_model = model.rating_model
+        self.user_embedding = model.user_tower
+        self.movie_embedding = model.movie_tower
+        # The whole model is tracked for its rating head (MLP, and biases/factors when configured).
+        self.model = model
 
         user_counts = np.bincount(train.user, minlength=num_users + 1)
         movie_counts = np.bincount(train.movie, minlength=num_movies + 1)
         user_counts[0] = movie_counts[0] = 0  # The out-of-vocabulary bucket is never known.
         self.user_known = _constant(user_counts > 0)
         self.movie_known = _constant(movie_counts > 0)
-        self.cold_user = _constant(_mean_trained_row(model.user_embedding.embeddings.numpy(), user_counts))
-        self.cold_movie = _constant(_mean_trained_row(model.movie_embedding.embeddings.numpy(), movie_counts))
+        all_users = model.user_tower(tf.range(num_users + 1)).numpy()
+        all_movies = model.movie_tower(tf.range(num_movies + 1)).numpy()
+        self.cold_user = _constant(_mean_trained_row(all_users, user_counts))
+        self.cold_movie = _constant(_mean_trained_row(all_movies, movie_counts))
         # Row i is index i of the lookups; row 0 (out of vocabulary) is "".
         self.user_ids = _constant(np.concatenate([[""], train.user_vocab]).astype(str))
         self.movie_titles = _constant(np.concatenate([[""], train.movie_vocab]).astype(str))
@@ -97,7 +100,7 @@ class ServingModule(tf.Module):
 
         ids = tf.range(1, num_movies + 1)
         self.index = tfrs.layers.factorized_top_k.BruteForce(k=num_movies)
-        self.index.index(model.movie_embedding(ids), identifiers=ids)
+        self.index.index(model.movie_tower(ids), identifiers=ids)
 
     def _embed(
         self, ids: tf.Tensor, lookup: Any, embedding: Any, known_table: tf.Variable, cold: tf.Variable
@@ -115,13 +118,16 @@ class ServingModule(tf.Module):
     )
     def predict(self, user_id: tf.Tensor, movie_title: tf.Tensor) -> dict[str, tf.Tensor]:
         """Predicted ratings of [n] (user id, movie title) pairs."""
-        _, users, user_known = self._embed(
+        user_index, users, user_known = self._embed(
             user_id, self.user_lookup, self.user_embedding, self.user_known, self.cold_user
         )
-        _, movies, movie_known = self._embed(
+        movie_index, movies, movie_known = self._embed(
             movie_title, self.movie_lookup, self.movie_embedding, self.movie_known, self.cold_movie
         )
-        rating = self.rating_model(tf.concat([users, movies], axis=1))[:, 0]
+        # Unknown ids use the out-of-vocabulary row 0 of any bias or factor table (bias 0).
+        user_index = tf.where(user_known, user_index, 0)
+        movie_index = tf.where(movie_known, movie_index, 0)
+        rating = self.model.predict_rating(users, movies, user_index, movie_index)[:, 0]
         return {"rating": rating, "user_known": user_known, "movie_known": movie_known}
 
     @tf.function(

@@ -15,7 +15,7 @@ import tensorflow as tf
 from mtrec.baselines import compute_baselines
 from mtrec.config import Config
 from mtrec.data import Interactions, Split
-from mtrec.model import MultitaskModel
+from mtrec.model import ModelOptions, MultitaskModel
 from mtrec.ranking import group_by_user, rank_users, recall_ndcg
 
 LogFn = Callable[[Mapping[str, float], int | None], None]
@@ -36,6 +36,29 @@ def describe(model: MultitaskModel, split: Split) -> str:
 def build_model(cfg: Config, split: Split) -> MultitaskModel:
     """The configured model, compiled with the configured optimizer."""
     tf.keras.utils.set_random_seed(cfg.trainer.seed)
+    m, train = cfg.model, split.train
+    movie_log_q = None
+    if m.logq_correction:
+        counts = np.bincount(train.movie, minlength=train.num_movies + 1).astype(np.float64)
+        movie_log_q = np.log(np.maximum(counts, 1.0) / len(train))
+    labeled = train.rating if train.labeled is None else train.rating[train.labeled]
+    user_history = None
+    if m.user_history:
+        pairs = np.unique(np.stack([train.user, train.movie], axis=1).astype(np.int64), axis=0)
+        row_lengths = np.bincount(pairs[:, 0], minlength=train.num_users + 1)
+        user_history = (pairs[:, 1], np.concatenate([[0], np.cumsum(row_lengths)]))
+    options = ModelOptions(
+        biases=m.biases,
+        global_mean=float(labeled.mean()),
+        rating_factors=m.rating_factors,
+        interaction_features=m.interaction_features,
+        dropout=m.dropout,
+        embedding_l2=m.embedding_l2,
+        rating_l2=m.rating_l2,
+        temperature=m.temperature,
+        movie_log_q=movie_log_q,
+        user_history=user_history,
+    )
     model = MultitaskModel(
         user_vocab=split.train.user_vocab,
         movie_vocab=split.train.movie_vocab,
@@ -45,6 +68,7 @@ def build_model(cfg: Config, split: Split) -> MultitaskModel:
         retrieval_weight=cfg.loss.retrieval_weight,
         top_k=list(cfg.trainer.top_k),
         retrieval_reduction=cfg.loss.retrieval_reduction,
+        options=options,
     )
     optimizers = {
         "adagrad": tf.keras.optimizers.Adagrad,
@@ -172,7 +196,7 @@ def ranking_metrics(
     ranked = []
     for start in range(0, len(users), users_per_batch):
         batch = users[start : start + users_per_batch]
-        scores = tf.matmul(model.user_embedding(batch), candidates, transpose_b=True).numpy()
+        scores = tf.matmul(model.user_tower(batch), candidates, transpose_b=True).numpy()
         exclude = [seen.get(int(u), set()) for u in batch] if exclude_seen else None
         ranked.append(rank_users(scores, candidate_ids, max(ks), exclude))
     return recall_ndcg(np.concatenate(ranked), [relevant[int(u)] for u in users], ks)

@@ -51,3 +51,23 @@ def test_upstream_gradient_scales_through_a_loss_weight() -> None:
     np.testing.assert_allclose(
         tape.gradient(weighted, q).numpy(), 0.25 * tape.gradient(plain, q).numpy(), rtol=1e-5
     )
+
+
+def test_log_q_correction_matches_tfrs() -> None:
+    rng = np.random.default_rng(3)
+    queries = tf.Variable(rng.normal(size=(40, 4)).astype(np.float32))
+    candidates = tf.Variable(rng.normal(size=(40, 4)).astype(np.float32))
+    probability = rng.uniform(0.001, 0.2, size=40).astype(np.float32)
+    task = tfrs.tasks.Retrieval()
+    with tf.GradientTape(persistent=True) as tape:
+        expected = task(
+            queries, candidates, candidate_sampling_probability=probability, compute_metrics=False
+        )
+        loss = in_batch_softmax_loss(queries, candidates, block_rows=16, candidate_log_q=np.log(probability))
+        plain = in_batch_softmax_loss(queries, candidates, block_rows=16)
+    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+    assert abs(float(loss) - float(plain)) > 1e-3  # the correction changes the loss
+    for got, want in zip(
+        tape.gradient(loss, [queries, candidates]), tape.gradient(expected, [queries, candidates])
+    ):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-5)

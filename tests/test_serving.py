@@ -40,7 +40,15 @@ class Logged:
 def logged(tmp_path_factory: pytest.TempPathFactory) -> Logged:
     tmp = tmp_path_factory.mktemp("serving")
     split = random_split(make_synthetic(30, 20, 600, 4, seed=1), 0.2, seed=1)
-    model = train.build_model(compose_config("experiment=smoke"), split)
+    # Every rating-head and user-tower lever on, so the export covers more than the tutorial's model.
+    cfg = compose_config(
+        "experiment=smoke",
+        "model.biases=true",
+        "model.rating_factors=4",
+        "model.interaction_features=true",
+        "model.user_history=true",
+    )
+    model = train.build_model(cfg, split)
     model.fit(train.make_dataset(split.train, 128, shuffle_seed=1), epochs=1, verbose=0)
     model.index_candidates()
     export_dir = serving.export_model(model, split.train, tmp / "export")
@@ -57,13 +65,13 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> Logged:
 def expected_ratings(logged: Logged, users: np.ndarray, movies: np.ndarray) -> np.ndarray:
     """[n] ratings of the in-memory model for 1-based user and movie indices."""
     m = logged.model
-    return m.predict_rating(m.user_embedding(users), m.movie_embedding(movies)).numpy()[:, 0]
+    return m.predict_rating(m.user_tower(users), m.movie_tower(movies), users, movies).numpy()[:, 0]
 
 
 def expected_ranking(logged: Logged, user: int) -> tuple[list[str], np.ndarray]:
     """Every movie title by the in-memory model's brute-force index for one user, best first."""
     m = logged.model
-    scores, ids = m.candidate_index(m.user_embedding(tf.constant([user])), k=logged.split.train.num_movies)
+    scores, ids = m.candidate_index(m.user_tower(tf.constant([user])), k=logged.split.train.num_movies)
     return list(logged.split.train.movie_vocab[ids.numpy()[0] - 1]), scores.numpy()[0]
 
 

@@ -164,3 +164,17 @@ def test_evaluate_reports_recall_and_ndcg(tmp_path: Path) -> None:
     for name in ("recall_at_5", "ndcg_at_5", "recall_at_10", "ndcg_at_10"):
         assert 0.0 <= metrics[f"test/{name}"] <= 1.0
     assert metrics["test/recall_at_10"] >= metrics["test/recall_at_5"]
+
+
+def test_each_validation_scores_the_current_candidates() -> None:
+    """Keras traces its test function once; the candidates indexed after later epochs must be used."""
+    cfg, split = _prepared("trainer.val_fraction=0.2", "optimizer=adam", "optimizer.lr=0.05")
+    model = build_model(cfg, split)
+    train_ds, val_ds = make_dataset(split.train, 256, shuffle_seed=1), make_dataset(split.val, 512)
+    for _ in range(3):
+        model.fit(train_ds, epochs=1, verbose=0)
+        got = evaluate(model, val_ds, split.train, split.val, cfg, "val")["val/top_10_accuracy"]
+        candidates = model.movie_tower(tf.range(1, split.train.num_movies + 1)).numpy()
+        scores = model.user_tower(split.val.user).numpy() @ candidates.T
+        rank = (scores > np.take_along_axis(scores, split.val.movie[:, None] - 1, axis=1)).sum(axis=1)
+        assert got == pytest.approx(np.mean(rank < 10), abs=0.01)
