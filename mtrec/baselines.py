@@ -8,10 +8,11 @@ rating predictors (RMSE).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
-from mtrec.data import Split
+from mtrec.data import Interactions, Split
 
 
 def popularity_top_k_accuracy(split: Split, ks: Sequence[int]) -> dict[int, float]:
@@ -42,16 +43,15 @@ def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0)
 
 
-def bias_predictions(
-    split: Split, reg_user: float = 15.0, reg_movie: float = 10.0, num_epochs: int = 10
-) -> np.ndarray:
-    """Test predictions of ``mean + b_user + b_movie``, fitted by alternating least squares.
+def fit_biases(
+    train: Interactions, reg_user: float = 15.0, reg_movie: float = 10.0, num_epochs: int = 10
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """``mean + b_user + b_movie`` fitted by alternating least squares on ``train``'s rows.
 
     The baseline predictor of Koren (2010) with Surprise's ``BaselineOnly`` defaults (ALS,
-    reg_u=15, reg_i=10, 10 epochs); unseen users or movies get a bias of 0. Predictions are clipped
-    to the training ratings' range, as Surprise does.
+    reg_u=15, reg_i=10, 10 epochs). Returns the mean and [num_users + 1], [num_movies + 1] biases;
+    unseen users or movies (and index 0) get 0.
     """
-    train = split.train
     mu = float(train.rating.mean())
     user_bias = np.zeros(train.num_users + 1)
     movie_bias = np.zeros(train.num_movies + 1)
@@ -66,16 +66,36 @@ def bias_predictions(
         movie_bias = _safe_divide(
             np.bincount(train.movie, residual, train.num_movies + 1), reg_movie + movie_count
         )
+    return mu, user_bias, movie_bias
+
+
+def bias_predictions(
+    split: Split, reg_user: float = 15.0, reg_movie: float = 10.0, num_epochs: int = 10
+) -> np.ndarray:
+    """Test predictions of the :func:`fit_biases` baseline, clipped to the training ratings' range
+    as Surprise does."""
+    train = split.train
+    mu, user_bias, movie_bias = fit_biases(train, reg_user, reg_movie, num_epochs)
     test = split.test
     predictions = mu + user_bias[test.user] + movie_bias[test.movie]
     return np.clip(predictions, train.rating.min(), train.rating.max())
 
 
+def labelled(data: Interactions) -> Interactions:
+    """The rows whose rating the model may learn from (all of them unless ratings are masked)."""
+    return data if data.labeled is None else data.take(np.flatnonzero(data.labeled))
+
+
 def compute_baselines(split: Split, ks: Sequence[int]) -> dict[str, float]:
-    """Every baseline metric, named ``baseline/<predictor>/<metric>``."""
+    """Every baseline metric, named ``baseline/<predictor>/<metric>``.
+
+    Popularity counts every training row; the rating baselines fit only the rows whose rating is
+    labelled (``dataset.rating_fraction``), as the model does.
+    """
     metrics = {
         f"baseline/popularity/top_{k}_accuracy": v for k, v in popularity_top_k_accuracy(split, ks).items()
     }
+    split = replace(split, train=labelled(split.train))
     metrics["baseline/global_mean/rmse"] = global_mean_rmse(split)
     metrics["baseline/bias/rmse"] = _rmse(bias_predictions(split), split.test.rating)
     return metrics

@@ -58,6 +58,8 @@ class ModelConfig:
     embedding_dim: int = 32
     rating_hidden_units: list[int] = field(default_factory=lambda: [256, 128])
     biases: bool = False
+    # With biases: use Koren's ALS baseline biases (fitted on the labelled training ratings), untrained.
+    baseline_biases: bool = False
     rating_factors: int = 0
     interaction_features: bool = False
     dropout: float = 0.0
@@ -246,6 +248,8 @@ def validate(cfg: Config) -> None:
         _require(es.min_delta >= 0, "trainer.early_stopping.min_delta", ">= 0", es.min_delta)
 
     known = metric_names("test", t.top_k, t.ranking_k)
+    if t.val_fraction > 0:  # Searches should select on these, never on test.
+        known += metric_names("val", t.top_k, t.ranking_k)
     for i, name in enumerate(cfg.objectives):
         _require(name in known, f"objectives[{i}]", f"one of {known}", name)
     for i, objective in enumerate(cfg.sweep.pareto):

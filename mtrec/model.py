@@ -34,6 +34,9 @@ class ModelOptions:
       temperature: in-batch softmax logits are divided by it.
       movie_log_q: [num_movies + 1] log sampling probability of each movie as an in-batch
         candidate (its training frequency); subtracted from the logits (logQ correction) when set.
+      fixed_biases: (mean, [num_users + 1] user biases, [num_movies + 1] movie biases) to use,
+        untrained, instead of learning them (with ``biases``): Koren's ALS baseline, which stays
+        well regularised however few ratings are labelled.
       user_history: (movies, row_splits) of each user's training movies, a ragged
         [num_users + 1, None] table; when set, the user tower adds the 1/sqrt(n)-scaled sum of
         learned "history" embeddings of those movies (SVD++'s implicit feedback).
@@ -48,6 +51,7 @@ class ModelOptions:
     rating_l2: float = 0.0
     temperature: float = 1.0
     movie_log_q: np.ndarray | None = None
+    fixed_biases: tuple[float, np.ndarray, np.ndarray] | None = None
     user_history: tuple[np.ndarray, np.ndarray] | None = None
 
 
@@ -108,10 +112,16 @@ class MultitaskModel(tfrs.models.Model):
         # Keras needs every trainable weight to exist before the first gradient step.
         self.rating_model.build((None, (3 if options.interaction_features else 2) * embedding_dim))
         if options.biases:
-            self.global_bias = tf.Variable(options.global_mean, name="global_bias")
-            self.user_bias = tf.keras.layers.Embedding(len(user_vocab) + 1, 1, embeddings_initializer="zeros")
+            fixed = options.fixed_biases
+            trainable = fixed is None
+            mean, user_init, movie_init = fixed or (options.global_mean, "zeros", "zeros")
+            if not trainable:
+                user_init = tf.keras.initializers.Constant(np.asarray(user_init)[:, None])
+                movie_init = tf.keras.initializers.Constant(np.asarray(movie_init)[:, None])
+            self.global_bias = tf.Variable(mean, name="global_bias", trainable=trainable, dtype=tf.float32)
+            self.user_bias = tf.keras.layers.Embedding(len(user_vocab) + 1, 1, user_init, trainable=trainable)
             self.movie_bias = tf.keras.layers.Embedding(
-                len(movie_vocab) + 1, 1, embeddings_initializer="zeros"
+                len(movie_vocab) + 1, 1, movie_init, trainable=trainable
             )
         if options.rating_factors:
             # Rating-only factors (biased MF); the shared embeddings still feed the MLP head.
@@ -244,20 +254,27 @@ class MultitaskModel(tfrs.models.Model):
     def _penalty(
         self, features: dict[str, tf.Tensor], user_embeddings: tf.Tensor, movie_embeddings: tf.Tensor
     ):
-        """Per-example L2 (Koren's SGD convention): each row's own parameters, batch-averaged."""
+        """Per-example L2 (Koren's SGD convention): each row's own parameters.
+
+        Shared embeddings are averaged over the batch (both tasks train them); the rating-only
+        biases and factors over the labelled rows, on the scale of the rating loss they regularise.
+        """
         o, penalty = self.options, tf.constant(0.0)
         if o.embedding_l2:
             squares = tf.reduce_sum(tf.square(user_embeddings)) + tf.reduce_sum(tf.square(movie_embeddings))
-            penalty += o.embedding_l2 * squares
-        if o.rating_l2 and (o.biases or o.rating_factors):
+            penalty += o.embedding_l2 * squares / tf.cast(tf.shape(user_embeddings)[0], tf.float32)
+        learned_biases = o.biases and o.fixed_biases is None
+        if o.rating_l2 and (learned_biases or o.rating_factors) and self.rating_weight > 0:
             users, movies = features["user"], features["movie"]
             rating_params = []
-            if o.biases:
+            if learned_biases:
                 rating_params += [self.user_bias(users), self.movie_bias(movies)]
             if o.rating_factors:
                 rating_params += [self.user_factors(users), self.movie_factors(movies)]
-            penalty += o.rating_l2 * tf.add_n([tf.reduce_sum(tf.square(p)) for p in rating_params])
-        return penalty / tf.cast(tf.shape(user_embeddings)[0], tf.float32)
+            squares = tf.add_n([tf.reduce_sum(tf.square(p), axis=1) for p in rating_params])  # [batch]
+            mask = features.get("rating_mask", tf.ones_like(squares))
+            penalty += o.rating_l2 * tf.reduce_sum(mask * squares) / tf.maximum(tf.reduce_sum(mask), 1.0)
+        return penalty
 
     def compute_loss(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         user_embeddings = self.user_tower(features["user"])

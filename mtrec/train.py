@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from mtrec.baselines import compute_baselines
+from mtrec.baselines import compute_baselines, fit_biases, labelled
 from mtrec.config import Config
 from mtrec.data import Interactions, Split
 from mtrec.model import ModelOptions, MultitaskModel
@@ -57,6 +57,7 @@ def build_model(cfg: Config, split: Split) -> MultitaskModel:
         rating_l2=m.rating_l2,
         temperature=m.temperature,
         movie_log_q=movie_log_q,
+        fixed_biases=fit_biases(labelled(train)) if m.biases and m.baseline_biases else None,
         user_history=user_history,
     )
     model = MultitaskModel(
@@ -265,6 +266,9 @@ def train_and_evaluate(
     model.fit(train_ds, epochs=t.epochs, verbose=0, callbacks=callbacks)
     eval_start = time.perf_counter()
     results = evaluate(model, test_ds, split.train, split.test, cfg, "test")
+    if split.val is not None:
+        # The selected (restored) weights on validation: what hparam searches may optimise.
+        results.update(evaluate(model, val_ds, split.train, split.val, cfg, "val"))
     results.update(_baselines(cfg, split))
     results["train/epochs_run"] = len(epoch_logger.history)
     if stopper is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -178,3 +179,18 @@ def test_each_validation_scores_the_current_candidates() -> None:
         scores = model.user_tower(split.val.user).numpy() @ candidates.T
         rank = (scores > np.take_along_axis(scores, split.val.movie[:, None] - 1, axis=1)).sum(axis=1)
         assert got == pytest.approx(np.mean(rank < 10), abs=0.01)
+
+
+def test_rating_baselines_see_only_the_labelled_ratings() -> None:
+    from mtrec.baselines import compute_baselines
+
+    _, split = _prepared("dataset.rating_fraction=0.2")
+    labelled = split.train.take(np.flatnonzero(split.train.labeled))
+    masked = compute_baselines(split, [10])
+    only_labelled = compute_baselines(data.Split(labelled, split.test), [10])
+    assert masked["baseline/global_mean/rmse"] == only_labelled["baseline/global_mean/rmse"]
+    assert masked["baseline/bias/rmse"] == only_labelled["baseline/bias/rmse"]
+    # Popularity still counts every training row: retrieval data is not masked.
+    full = compute_baselines(data.Split(replace(split.train, labeled=None), split.test), [10])
+    assert masked["baseline/popularity/top_10_accuracy"] == full["baseline/popularity/top_10_accuracy"]
+    assert masked["baseline/global_mean/rmse"] != full["baseline/global_mean/rmse"]
