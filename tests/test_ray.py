@@ -22,11 +22,13 @@ def ray_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Ray head started like a user would (`ray start --head`), stopped with its whole process group."""
     cwd = tmp_path_factory.mktemp("ray_head")
     # Ray's Unix sockets live under its temp dir and must stay under 107 characters: a short /tmp path.
-    temp_dir = tempfile.mkdtemp(prefix="mtrec-ray-")
+    temp_dir = tempfile.mkdtemp(prefix="mtrec-ray-", dir="/tmp")
     port = free_port()
     head = subprocess.Popen(
         [
-            "ray",
+            sys.executable,  # `python -m ray.scripts.scripts` is the `ray` command, whatever PATH says
+            "-m",
+            "ray.scripts.scripts",
             "start",
             "--head",
             "--node-ip-address=127.0.0.1",

@@ -55,7 +55,7 @@ def as_postgres(*cmd: str) -> list[str]:
 def postgres_uri() -> Iterator[str]:
     """A throw-away PostgreSQL cluster on 127.0.0.1, owned by the test, with an empty `mlflow` database."""
     # Under /tmp, not tmp_path: the postgres user must be able to reach it.
-    data_dir = Path(tempfile.mkdtemp(prefix="mtrec-pg-"))
+    data_dir = Path(tempfile.mkdtemp(prefix="mtrec-pg-", dir="/tmp"))
     if os.geteuid() == 0:
         shutil.chown(data_dir, "postgres", "postgres")
     port = free_port()
