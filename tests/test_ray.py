@@ -14,7 +14,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from tests.conftest import free_port, runs_in, stop_process_group, wait_until
+from tests.conftest import free_port, run_mtrec, runs_in, stop_process_group, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +155,18 @@ def test_a_killed_ray_worker_leaves_a_killed_run_and_the_job_is_retried(
     assert victim["tags.mtrec.worker_pid"] not in set(finished["tags.mtrec.worker_pid"])
     summary = (tmp_path / "sweep" / "summary.md").read_text()
     assert summary.count("| FINISHED |") == 2 and "KILLED" not in summary
+
+
+@pytest.mark.slow
+def test_a_dead_ray_address_fails_in_one_line_before_any_run(tmp_path: Path) -> None:
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there: Ray itself would retry for ever
+    out = run_mtrec(
+        tmp_path, "-m", "hydra/launcher=ray", f"hydra.launcher.ray.init.address={address}", timeout=120
+    )
+    assert out.returncode == 2
+    assert (
+        out.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"mtrec: error: hydra.launcher.ray.init.address={address}: no Ray cluster answers there")
+    )
+    assert not (tmp_path / "mlflow.db").exists()
