@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -18,8 +19,18 @@ from tests.conftest import free_port, run_mtrec, runs_in, stop_process_group, wa
 
 
 @pytest.fixture(scope="module")
-def ray_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Ray head started like a user would (`ray start --head`), stopped with its whole process group."""
+def ray_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A Ray head started like a user would (`ray start --head`), stopped with its whole process group.
+
+    Yields the environment a driver needs to join it: its address and its token. Ray 2.60 turns token
+    authentication on for a head when ~/.ray/auth_token exists (a local `ray.init()` writes one), so
+    the mode and the token are set explicitly, for the head and the driver alike.
+    """
+    env = {
+        **os.environ,
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": secrets.token_hex(32),
+    }
     cwd = tmp_path_factory.mktemp("ray_head")
     # Ray's Unix sockets live under its temp dir and must stay under 107 characters: a short /tmp path.
     temp_dir = tempfile.mkdtemp(prefix="mtrec-ray-", dir="/tmp")
@@ -39,6 +50,7 @@ def ray_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "--disable-usage-stats",
         ],
         cwd=cwd,
+        env=env,
         start_new_session=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -47,15 +59,16 @@ def ray_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         out, _ = head.communicate(timeout=120)
         assert head.returncode == 0, out[-3000:]
-        yield f"127.0.0.1:{port}"
+        auth = {key: env[key] for key in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
+        yield {**auth, "RAY_ADDRESS": f"127.0.0.1:{port}"}
     finally:
-        stop_process_group(head)
+        stop_process_group(head, grace=5)
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-def ray_sweep(cwd: Path, address: str, *args: str) -> subprocess.Popen:
+def ray_sweep(cwd: Path, ray_env: dict[str, str], *args: str) -> subprocess.Popen:
     """`python -m mtrec -m hydra/launcher=ray ...` in `cwd`, joining the cluster through RAY_ADDRESS."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "RAY_ADDRESS": address}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **ray_env}
     return subprocess.Popen(
         [sys.executable, "-m", "mtrec", "-m", "hydra/launcher=ray", "experiment=smoke", *args],
         cwd=cwd,
@@ -73,12 +86,12 @@ def sweep_runs(tmp_path: Path):
 
 @pytest.mark.slow
 def test_ray_sweep_runs_children_of_the_sweep_and_loads_data_once_per_worker(
-    tmp_path: Path, ray_address: str
+    tmp_path: Path, ray_env: dict[str, str]
 ) -> None:
     # The sweep runs where `ray start` did not: workers must find the sweep folder and store by path.
     sweep = ray_sweep(
         tmp_path,
-        ray_address,
+        ray_env,
         "loss.rating_weight=0.5,1",
         "loss.retrieval_weight=0.5,1",
         "tracking.log_model=false",
@@ -87,7 +100,7 @@ def test_ray_sweep_runs_children_of_the_sweep_and_loads_data_once_per_worker(
     )
     out, _ = sweep.communicate(timeout=300)
     assert sweep.returncode == 0, out[-4000:]
-    assert f"Connecting to existing Ray cluster at address: {ray_address}" in out or ray_address in out
+    assert f"Using address {ray_env['RAY_ADDRESS']} set in the environment variable RAY_ADDRESS" in out
 
     parents, jobs = sweep_runs(tmp_path)
     assert len(parents) == 1 and parents.iloc[0]["status"] == "FINISHED"
@@ -110,11 +123,11 @@ def test_ray_sweep_runs_children_of_the_sweep_and_loads_data_once_per_worker(
 
 @pytest.mark.slow
 def test_a_killed_ray_worker_leaves_a_killed_run_and_the_job_is_retried(
-    tmp_path: Path, ray_address: str
+    tmp_path: Path, ray_env: dict[str, str]
 ) -> None:
     sweep = ray_sweep(
         tmp_path,
-        ray_address,
+        ray_env,
         "loss.retrieval_weight=0.5,1",
         "tracking.log_model=false",
         f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -176,7 +175,6 @@ def test_parallel_sweep_into_a_postgres_backed_mlflow_server(
 @pytest.mark.slow
 def test_parallel_sweep_into_sqlite_waits_out_a_locked_store(tmp_path: Path) -> None:
     db = tmp_path / "mlflow.db"
-    lock_seconds = 25.0  # longer than MLflow's own 20 s busy timeout on SQLite
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     sweep = subprocess.Popen(
         [sys.executable, "-m", "mtrec", *SWEEP],
@@ -186,35 +184,29 @@ def test_parallel_sweep_into_sqlite_waits_out_a_locked_store(tmp_path: Path) -> 
         stderr=subprocess.STDOUT,
         text=True,
     )
-    output: list[str] = []
-    reader = threading.Thread(target=lambda: output.append(sweep.stdout.read()), daemon=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(sweep.stdout), daemon=True)
     reader.start()
+    retrying = "MLflow store locked during"
     try:
-
-        def running_runs() -> int:
-            # Only once the sweep run exists: before that the driver may still be creating the store.
-            if not (tmp_path / "sweep" / "mtrec_sweep.json").is_file():
-                return 0
-            con = sqlite3.connect(db, timeout=30)
-            try:
-                return con.execute("SELECT count(*) FROM runs WHERE status = 'RUNNING'").fetchone()[0]
-            finally:
-                con.close()
-
-        wait_until(lambda: running_runs() >= 2, 240, "a RUNNING job beside the sweep run", interval=0.3)
-        # Another process (think `mlflow ui` scanning a big store) holds the store's write lock.
+        # Once the sweep run exists (the store is created), another process (think `mlflow ui`
+        # scanning a big store) takes the write lock and keeps it until a job has waited out
+        # MLflow's own 20 s busy timeout and says it is retrying.
+        wait_until((tmp_path / "sweep" / "mtrec_sweep.json").is_file, 240, "the sweep run")
         lock = sqlite3.connect(db, timeout=30, isolation_level=None)
         lock.execute("BEGIN EXCLUSIVE")
-        time.sleep(lock_seconds)
-        lock.execute("ROLLBACK")
-        lock.close()
+        try:
+            wait_until(lambda: any(retrying in line for line in list(lines)), 180, "a job retrying")
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
         sweep.wait(timeout=400)
     finally:
         if sweep.poll() is None:
             sweep.kill()
     reader.join(timeout=10)
-    out = "".join(output)
+    out = "".join(lines)
     assert sweep.returncode == 0, out[-4000:]
-    assert "MLflow store locked during" in out  # the jobs did hit the lock, and waited it out
+    assert retrying in out
     mlflow.set_tracking_uri(f"sqlite:///{db}")
     assert_every_run_has_all_its_metrics(tmp_path / "sweep", num_jobs=6)
