@@ -83,6 +83,7 @@ def stop_process_group(proc: subprocess.Popen, grace: float = 10.0, sig: int = s
         return
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
+        proc.poll()  # reaps the group's leader: a zombie would still count as a member
         try:
             os.killpg(proc.pid, 0)
         except ProcessLookupError:
