@@ -1,7 +1,7 @@
 .PHONY: install test lint smoke tutorial bench
 
 install:
-	pip install -e ".[dev]"
+	scripts/install.sh
 
 test:
 	pytest

@@ -175,6 +175,28 @@ def register_configs() -> None:
         ("tracking", TrackingConfig),
     ]:
         cs.store(group=group, name=f"{group}_schema", node=node)
+    _register_ray_launcher(cs)
+
+
+def _register_ray_launcher(cs: ConfigStore) -> None:
+    """``hydra/launcher=ray`` as hydra-ray-launcher 1.2.2 stores it, minus its object store size.
+
+    The plugin adds ``object_store_memory`` (75 MB) to ``ray.init`` unless the key is set, and Ray 2
+    refuses that argument when it joins a running cluster (``RAY_ADDRESS`` or
+    ``hydra.launcher.ray.init.address``); a null leaves the size to Ray. Without the ``ray`` extra
+    there is nothing to adjust.
+    """
+    try:
+        from hydra_plugins.hydra_ray_launcher._config import RayConf, RayLauncherConf
+    except ImportError:
+        return
+    init = {"address": None, "object_store_memory": None}
+    cs.store(
+        group="hydra/launcher",
+        name="ray",
+        node=RayLauncherConf(ray=RayConf(init=init)),
+        provider="mtrec",
+    )
 
 
 def _require(ok: bool, key: str, allowed: str, value: object) -> None:

@@ -5,7 +5,8 @@ and movie titles as strings, the fields TFDS's MovieLens gives), float ratings a
 Integer ids keep memory flat for large datasets; strings appear only at the model's edges.
 
 A process parses, builds vocabularies and splits a dataset once: a multirun whose jobs share a
-process reuses the cached table (see :func:`load_split`).
+process (the basic launcher's, or a joblib or Ray worker's) reuses the cached table (see
+:func:`load_split` and :func:`cache_stats`).
 """
 
 from __future__ import annotations
@@ -326,15 +327,24 @@ def load_interactions(cfg: DatasetConfig) -> Interactions:
 
 
 _SPLITS: dict[tuple, Split] = {}
+_CACHE_STATS = {"loads": 0, "hits": 0}
 
 
 def load_split(cfg: DatasetConfig) -> Split:
     """Loads and splits a dataset once per process for each distinct dataset config."""
     key = tuple((name, str(getattr(cfg, name))) for name in DatasetConfig.__dataclass_fields__)
-    if key not in _SPLITS:
+    if key in _SPLITS:
+        _CACHE_STATS["hits"] += 1
+    else:
         data = load_interactions(cfg)
         _SPLITS[key] = random_split(data, cfg.test_fraction, cfg.split_seed)
+        _CACHE_STATS["loads"] += 1
     return _SPLITS[key]
+
+
+def cache_stats() -> dict[str, int]:
+    """How often this process has loaded a split (``loads``) and reused a cached one (``hits``)."""
+    return dict(_CACHE_STATS)
 
 
 def prepare(cfg: Config) -> Split:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -116,7 +117,14 @@ def _train_tracked(
 ) -> dict[str, float]:
     resolved = _resolved(cfg)
     name = run_name(cfg, ctx.overrides)
-    tags = {**ctx.tags(), "mtrec.fingerprint": tracking.fingerprint(resolved), **(extra_tags or {})}
+    tags = {
+        **ctx.tags(),
+        "mtrec.fingerprint": tracking.fingerprint(resolved),
+        # Which process ran the job: a killed worker's run can be told apart, and the tags below
+        # show each worker parsing its data once.
+        "mtrec.worker_pid": str(os.getpid()),
+        **(extra_tags or {}),
+    }
     with tracking.start_run(
         cfg.tracking,
         run_name=name,
@@ -124,7 +132,15 @@ def _train_tracked(
         tags=tags,
         parent_run_id=parent_run_id,
     ) as run:
+        hits_before = data.cache_stats()["hits"]
         split = get_split()
+        cache = data.cache_stats()
+        run.set_tags(
+            {
+                "mtrec.data_cache_hit": str(cache["hits"] > hits_before).lower(),
+                "mtrec.data_loads_in_process": str(cache["loads"]),
+            }
+        )
         from mtrec import train  # TensorFlow loads only once the config and data are known good.
 
         ctx.output_dir.mkdir(parents=True, exist_ok=True)
@@ -142,10 +158,18 @@ def _train_tracked(
 
 
 def _run_sweep_job(cfg: Config, ctx: JobContext) -> Objective:
-    state = sweeps.read_state(cast(str, ctx.sweep_dir)) if cfg.tracking.enabled else None
-    if state is None:  # Tracking is off: Hydra itself reports a failed job once the sweep ends.
+    if not cfg.tracking.enabled:  # No parent run: Hydra itself reports a failed job once the sweep ends.
         metrics = _train_tracked(cfg, ctx, lambda: data.prepare(cfg))
         return objective(metrics, list(cfg.objectives))
+    state = sweeps.read_state(cast(str, ctx.sweep_dir))
+    if state is None:
+        # A launcher's worker that does not see the driver's sweep folder (a Ray worker started in
+        # another directory or on another machine) would otherwise log a run outside the sweep.
+        raise FileNotFoundError(
+            f"job {ctx.job_num}: no {sweeps.STATE_FILE} in hydra.sweep.dir={ctx.sweep_dir} as seen from "
+            f"{os.getcwd()}; run the workers where the sweep folder is (start Ray in the directory you "
+            "run mtrec from) or set an absolute hydra.sweep.dir on a shared filesystem"
+        )
 
     sweep_tags = {"mtrec.sweep_id": state["sweep_id"]}
     if cfg.sweep.resume:

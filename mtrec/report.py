@@ -132,6 +132,11 @@ class Sweep:
 
 def _to_sweep(runs: pd.DataFrame, title: str, with_histories: bool) -> Sweep:
     runs = runs.sort_values("start_time", kind="stable").reset_index(drop=True)
+    if {"tags.mtrec.sweep_id", "tags.mtrec.job_num"} <= set(runs.columns):
+        # A job retried after its worker died (Ray) has several runs; its last one counts.
+        job = ["tags.mtrec.sweep_id", "tags.mtrec.job_num"]
+        retried = runs[job].notna().all(axis=1) & runs.duplicated(subset=job, keep="last")
+        runs = runs[~retried].reset_index(drop=True)
     runs["job"] = runs.get("tags.mlflow.runName", runs["run_id"]).fillna(runs["run_id"])
     sweep = Sweep(runs=runs, title=title)
     if with_histories:

@@ -4,6 +4,11 @@
 multirun starts it opens the parent run and writes its id into the sweep folder, where every job
 (in this process or in a launcher's worker) finds it. When the multirun ends it writes the sweep
 report, closes the parent FINISHED only if every job finished, and exits non-zero otherwise.
+
+A job whose worker process died (SIGKILL, the OOM killer, a lost Ray node) cannot close its own
+run. Once the launcher has returned, no job is alive, so the callback marks every child still
+RUNNING as KILLED. Ray retries such a job on another worker (its tasks' ``max_retries``); the
+report then counts the job's last run, and the dead attempt stays in MLflow, KILLED.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import mlflow
 from hydra.experimental.callback import Callback
 from mlflow.entities import RunStatus
 from omegaconf import DictConfig
+
+from mtrec.tracking import retry_locked
 
 log = logging.getLogger("mtrec")
 STATE_FILE = "mtrec_sweep.json"
@@ -42,6 +49,24 @@ def child_runs(parent_run_id: str):
     )
 
 
+def close_orphaned_children(parent_run_id: str) -> list[str]:
+    """Marks the children still RUNNING KILLED; call only when no job of the sweep is alive.
+
+    Returns:
+      The ids of the runs it closed.
+    """
+    client = mlflow.MlflowClient()
+    running = retry_locked(child_runs, parent_run_id)
+    running = running[running["status"] == "RUNNING"] if len(running) else running
+    for _, run in running.iterrows():
+        pid = run.get("tags.mtrec.worker_pid") or "?"
+        reason = f"WorkerDied: the job's process (pid {pid}) died; its run was RUNNING when the sweep ended"
+        retry_locked(client.set_tag, run["run_id"], "mtrec.error", reason)
+        retry_locked(client.set_terminated, run["run_id"], status=RunStatus.to_string(RunStatus.KILLED))
+        log.error(f"mtrec: job {run.get('tags.mtrec.job_num')}: {reason}; marked KILLED")
+    return list(running["run_id"]) if len(running) else []
+
+
 class SweepCallback(Callback):
     """Opens and closes a multirun's parent run and writes its report."""
 
@@ -54,9 +79,10 @@ class SweepCallback(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_id = f"{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
         mlflow.set_tracking_uri(config.tracking.uri)
-        experiment = mlflow.set_experiment(config.tracking.experiment)
+        experiment = retry_locked(mlflow.set_experiment, config.tracking.experiment)
         overrides = " ".join(config.hydra.overrides.task)
-        run = mlflow.MlflowClient().create_run(
+        run = retry_locked(
+            mlflow.MlflowClient().create_run,
             experiment.experiment_id,
             run_name=f"sweep {sweep_id}",
             tags={
@@ -82,9 +108,10 @@ class SweepCallback(Callback):
     def _close_if_open(self, status: str) -> None:
         if self.parent_run_id is None:
             return
+        close_orphaned_children(self.parent_run_id)
         client = mlflow.MlflowClient()
-        if client.get_run(self.parent_run_id).info.status == "RUNNING":
-            client.set_terminated(self.parent_run_id, status=status)
+        if retry_locked(client.get_run, self.parent_run_id).info.status == "RUNNING":
+            retry_locked(client.set_terminated, self.parent_run_id, status=status)
         self.parent_run_id = None
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -94,6 +121,7 @@ class SweepCallback(Callback):
 
         parent_run_id = self.parent_run_id
         try:
+            close_orphaned_children(parent_run_id)
             sweep = report.load_sweep([parent_run_id])
             files = report.write_report(sweep, Path(config.hydra.sweep.dir), config.sweep.pareto)
             for path in files:

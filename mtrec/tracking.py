@@ -1,7 +1,9 @@
 """Everything MLflow: a run's lifecycle, params, tags, per-epoch metrics and artifacts.
 
 A run ends FINISHED when its body returns, KILLED on Ctrl-C and FAILED on any other exception,
-so no run is ever left RUNNING behind a dead process.
+so no run is ever left RUNNING behind a live process (a killed process's run is closed by the
+sweep, see ``mtrec.sweeps``). Writes wait out a locked SQLite store (:func:`retry_locked`), so
+parallel jobs on one ``sqlite:///`` file lose nothing.
 """
 
 from __future__ import annotations
@@ -9,18 +11,52 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import subprocess
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import mlflow
-from mlflow.entities import Metric, Param, Run, RunStatus
+from mlflow.entities import Metric, Param, Run, RunStatus, RunTag
 
 import mtrec
 from mtrec.config import TrackingConfig
 
 RUN_STATUS_FINISHED = RunStatus.to_string(RunStatus.FINISHED)
+# MLflow's SQLite store waits 20 s for a lock (PRAGMA busy_timeout), then raises "database is
+# locked"; parallel jobs on a loaded machine, or `mlflow ui` scanning a big store, can hold it
+# longer. mtrec retries such a call for up to this long: the failed transaction was rolled back.
+LOCKED_STORE_PATIENCE_SECONDS = 600.0
+log = logging.getLogger("mtrec")
+T = TypeVar("T")
+
+
+def is_locked_store_error(error: BaseException) -> bool:
+    """Whether an MLflow call failed because its SQLite store was locked (cause chain included)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if "database is locked" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def retry_locked(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``call(*args, **kwargs)``, retried with backoff while the SQLite store is locked."""
+    deadline = time.monotonic() + LOCKED_STORE_PATIENCE_SECONDS
+    delay = 0.5
+    while True:
+        try:
+            return call(*args, **kwargs)
+        except Exception as e:
+            if not is_locked_store_error(e) or time.monotonic() + delay > deadline:
+                raise
+            name = getattr(call, "__name__", "MLflow call")
+            log.warning(f"mtrec: MLflow store locked during {name}; retrying in {delay:g} s")
+            time.sleep(delay)
+            delay = min(2 * delay, 8.0)
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -57,14 +93,20 @@ def git_commit(cwd: Path | None = None) -> str | None:
 
 
 class RunLogger:
-    """What training sees of a run: metric logging only."""
+    """What a job sees of its run: metrics and tags (no-ops when tracking is off)."""
 
     def __init__(self, run_id: str | None) -> None:
         self.run_id = run_id
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         if self.run_id is not None:
-            mlflow.log_metrics(dict(metrics), step=step, run_id=self.run_id)
+            retry_locked(mlflow.log_metrics, dict(metrics), step=step, run_id=self.run_id)
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        if self.run_id is not None:
+            retry_locked(
+                mlflow.MlflowClient().log_batch, self.run_id, tags=[RunTag(k, v) for k, v in tags.items()]
+            )
 
 
 @contextlib.contextmanager
@@ -89,25 +131,31 @@ def start_run(
         yield RunLogger(None)
         return
     mlflow.set_tracking_uri(cfg.uri)
-    mlflow.set_experiment(cfg.experiment)
+    retry_locked(mlflow.set_experiment, cfg.experiment)
     all_tags = {"mtrec.version": mtrec.__version__, **tags}
     commit = git_commit()
     if commit:
         all_tags["mlflow.source.git.commit"] = commit
-    run = mlflow.start_run(run_name=run_name, tags=all_tags, parent_run_id=parent_run_id)
+    run = retry_locked(mlflow.start_run, run_name=run_name, tags=all_tags, parent_run_id=parent_run_id)
+    logger = RunLogger(run.info.run_id)
     status = RunStatus.to_string(RunStatus.FAILED)
     try:
-        mlflow.log_params(dict(params))
-        yield RunLogger(run.info.run_id)
+        retry_locked(mlflow.log_params, dict(params))
+        yield logger
         status = RunStatus.to_string(RunStatus.FINISHED)
     except KeyboardInterrupt:
         status = RunStatus.to_string(RunStatus.KILLED)
         raise
     except BaseException as e:
-        mlflow.set_tag("mtrec.error", f"{type(e).__name__}: {e}"[:5000])
+        logger.set_tags({"mtrec.error": f"{type(e).__name__}: {e}"[:5000]})
         raise
     finally:
-        mlflow.end_run(status=status)
+        try:
+            mlflow.end_run(status=status)  # pops MLflow's active run first, then writes the status
+        except Exception as e:
+            if not is_locked_store_error(e):
+                raise
+            retry_locked(mlflow.MlflowClient().set_terminated, run.info.run_id, status=status)
 
 
 def log_artifacts(logger: RunLogger, output_dir: Path) -> None:
@@ -116,9 +164,11 @@ def log_artifacts(logger: RunLogger, output_dir: Path) -> None:
         return
     for name in ("config.yaml", "metrics.json"):
         if (output_dir / name).is_file():
-            mlflow.log_artifact(str(output_dir / name), run_id=logger.run_id)
+            retry_locked(mlflow.log_artifact, str(output_dir / name), run_id=logger.run_id)
     if (output_dir / ".hydra").is_dir():
-        mlflow.log_artifacts(str(output_dir / ".hydra"), artifact_path=".hydra", run_id=logger.run_id)
+        retry_locked(
+            mlflow.log_artifacts, str(output_dir / ".hydra"), artifact_path=".hydra", run_id=logger.run_id
+        )
 
 
 # Keys that change where or how a run is recorded, not what it computes.
@@ -138,9 +188,10 @@ def fingerprint(resolved: Mapping[str, Any]) -> str:
 def find_finished(cfg: TrackingConfig, config_fingerprint: str) -> Run | None:
     """The newest FINISHED run of the experiment with this config fingerprint, if any."""
     mlflow.set_tracking_uri(cfg.uri)
-    if mlflow.get_experiment_by_name(cfg.experiment) is None:
+    if retry_locked(mlflow.get_experiment_by_name, cfg.experiment) is None:
         return None
-    runs = mlflow.search_runs(
+    runs = retry_locked(
+        mlflow.search_runs,
         experiment_names=[cfg.experiment],
         filter_string=f"tags.`mtrec.fingerprint` = '{config_fingerprint}' and attributes.status = 'FINISHED'",
         order_by=["attributes.start_time DESC"],
@@ -157,8 +208,9 @@ def copy_run(source: Run, *, parent_run_id: str, run_name: str, tags: Mapping[st
     ``mtrec.resumed_from`` with the original run's id.
     """
     client = mlflow.MlflowClient()
-    parent = client.get_run(parent_run_id)
-    run = client.create_run(
+    parent = retry_locked(client.get_run, parent_run_id)
+    run = retry_locked(
+        client.create_run,
         parent.info.experiment_id,
         run_name=run_name,
         tags={
@@ -173,10 +225,11 @@ def copy_run(source: Run, *, parent_run_id: str, run_name: str, tags: Mapping[st
     metrics = [m for key in source.data.metrics for m in client.get_metric_history(source.info.run_id, key)]
     params = [Param(k, v) for k, v in source.data.params.items()]
     for start in range(0, max(len(metrics), len(params), 1), 100):
-        client.log_batch(
+        retry_locked(
+            client.log_batch,
             run_id,
             metrics=[Metric(m.key, m.value, m.timestamp, m.step) for m in metrics[start : start + 100]],
             params=params[start : start + 100],
         )
-    client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
+    retry_locked(client.set_terminated, run_id, RunStatus.to_string(RunStatus.FINISHED))
     return run_id

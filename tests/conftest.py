@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -50,3 +55,42 @@ def runs_in(db: Path, experiment: str = "mtrec"):
 
     mlflow.set_tracking_uri(f"sqlite:///{db}")
     return mlflow.search_runs(experiment_names=[experiment])
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(ready: Callable[[], bool], timeout: float, what: str, interval: float = 0.5) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert time.monotonic() < deadline, f"{what}: not ready after {timeout:.0f} s"
+        time.sleep(interval)
+
+
+def stop_process_group(proc: subprocess.Popen, grace: float = 10.0, sig: int = signal.SIGTERM) -> None:
+    """``sig``, then SIGKILL after ``grace`` s, to the process group of ``proc`` (start_new_session).
+
+    Daemons that a command forks (Ray's GCS and raylet, PostgreSQL's backends) stay in its group,
+    so this stops exactly what the test started, never same-named processes of anyone else.
+    """
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        proc.poll()  # reaps the group's leader: a zombie would still count as a member
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)

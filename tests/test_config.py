@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
@@ -118,3 +119,12 @@ def test_composition_needs_no_tensorflow() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_ray_launcher_leaves_the_object_store_size_to_ray() -> None:
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["hydra/launcher=ray"], return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_ == "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher"
+    # Set (to null), so the plugin's setdefault adds no size that Ray refuses on a running cluster.
+    assert "object_store_memory" in launcher.ray.init and launcher.ray.init.object_store_memory is None

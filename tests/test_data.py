@@ -129,3 +129,12 @@ def test_load_split_parses_once_per_process(monkeypatch) -> None:
     again = data.load_split(compose_config("dataset=synthetic", "dataset.num_interactions=1234").dataset)
     other = data.load_split(compose_config("dataset=synthetic", "dataset.num_interactions=1235").dataset)
     assert first is again and other is not first and len(calls) == 2
+
+
+def test_cache_stats_count_loads_and_hits() -> None:
+    cfg = compose_config("dataset=synthetic", "dataset.num_interactions=1236").dataset
+    before = data.cache_stats()
+    data.load_split(cfg)
+    data.load_split(cfg)
+    after = data.cache_stats()
+    assert (after["loads"] - before["loads"], after["hits"] - before["hits"]) == (1, 1)

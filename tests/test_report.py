@@ -119,3 +119,19 @@ def test_single_run_table_puts_baselines_beside_the_model() -> None:
     assert lines[1].split() == ["metric", "model", "global_mean", "popularity"]
     assert lines[3].split() == ["test/rmse", "1.1000", "1.1300", "-"]
     assert lines[4].split() == ["test/top_100_accuracy", "0.2000", "-", "0.3000"]
+
+
+def test_a_retried_job_counts_by_its_last_run() -> None:
+    runs = pd.DataFrame(
+        {
+            "run_id": ["dead", "other", "retry", "single"],
+            "start_time": pd.to_datetime([1, 2, 3, 4], unit="s"),
+            "status": ["KILLED", "FINISHED", "FINISHED", "FINISHED"],
+            "tags.mlflow.runName": ["j0", "j1", "j0", "single run"],
+            "tags.mtrec.sweep_id": ["s", "s", "s", None],
+            "tags.mtrec.job_num": ["0", "1", "0", None],
+        }
+    )
+    sweep = report._to_sweep(runs, "sweep s", with_histories=False)
+    assert list(sweep.runs["run_id"]) == ["other", "retry", "single"]
+    assert sweep.failed_jobs() == []

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from mlflow.exceptions import MlflowException
 
-from mtrec import tracking
+from mtrec import sweeps, tracking
 from mtrec.config import TrackingConfig
 
 
@@ -64,3 +65,46 @@ def test_disabled_tracking_writes_nothing(tmp_path: Path) -> None:
 
 def test_run_name_shows_the_weights() -> None:
     assert tracking.default_run_name(0.5, 1.0) == "rating=0.5 retrieval=1"
+
+
+def test_a_locked_store_is_retried_and_other_errors_are_not(monkeypatch) -> None:
+    monkeypatch.setattr(tracking.time, "sleep", lambda seconds: None)
+    calls = []
+
+    def locked_twice() -> str:
+        calls.append(1)
+        if len(calls) <= 2:
+            raise MlflowException("(sqlite3.OperationalError) database is locked")
+        return "done"
+
+    assert tracking.retry_locked(locked_twice) == "done" and len(calls) == 3
+
+    def broken() -> None:
+        calls.append(1)
+        raise MlflowException("(sqlite3.OperationalError) no such table: runs")
+
+    calls.clear()
+    with pytest.raises(MlflowException, match="no such table"):
+        tracking.retry_locked(broken)
+    assert len(calls) == 1
+    monkeypatch.setattr(tracking, "LOCKED_STORE_PATIENCE_SECONDS", 0.0)
+    calls.clear()
+    with pytest.raises(MlflowException, match="database is locked"):
+        tracking.retry_locked(locked_twice)
+    assert len(calls) == 1
+
+
+def test_orphaned_children_of_a_sweep_are_closed_killed(tmp_path: Path) -> None:
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = mlflow.MlflowClient()
+    experiment = client.create_experiment("orphans")
+    parent = client.create_run(experiment).info.run_id
+    child = {"mlflow.parentRunId": parent, "mtrec.worker_pid": "4242", "mtrec.job_num": "0"}
+    orphan = client.create_run(experiment, tags=child).info.run_id
+    done = client.create_run(experiment, tags={**child, "mtrec.job_num": "1"}).info.run_id
+    client.set_terminated(done, "FINISHED")
+    assert sweeps.close_orphaned_children(parent) == [orphan]
+    assert client.get_run(orphan).info.status == "KILLED"
+    assert "pid 4242" in client.get_run(orphan).data.tags["mtrec.error"]
+    assert client.get_run(done).info.status == "FINISHED"
+    assert client.get_run(parent).info.status == "RUNNING"  # the parent is the callback's to close
