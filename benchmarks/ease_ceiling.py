@@ -35,7 +35,8 @@ def main(path: str) -> None:
     seen, users, movies = x > 0, split.test.user, split.test.movie
     print("model            top-100 (all movies)  top-100 (seen excluded)")
     pop = np.tile(x.sum(axis=0), (len(x), 1))
-    print("popularity       %.4f                %.4f" % top_100_accuracy(pop, seen, users, movies))
+    all_movies, unseen = top_100_accuracy(pop, seen, users, movies)
+    print(f"popularity       {all_movies:.4f}                {unseen:.4f}")
     gram = x.T @ x
     for lam in (200, 500, 1000, 2000, 5000):
         g = gram.copy()
