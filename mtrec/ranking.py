@@ -50,26 +50,39 @@ def recall_ndcg(top: np.ndarray, relevant: Sequence[set[int]], ks: Sequence[int]
     return out
 
 
-def group_by_user(users: np.ndarray, movies: np.ndarray) -> dict[int, set[int]]:
-    """{user: {movies}} from parallel id arrays."""
-    groups: dict[int, set[int]] = {}
-    for user, movie in zip(users.tolist(), movies.tolist()):
-        groups.setdefault(user, set()).add(movie)
-    return groups
+class SeenMovies:
+    """Each user's movies, grouped once (vectorised: a CSR table, no per-row Python objects)."""
+
+    def __init__(self, users: np.ndarray, movies: np.ndarray) -> None:
+        order = np.argsort(users, kind="stable")
+        self._movies = np.asarray(movies)[order]
+        self.users, starts = np.unique(np.asarray(users)[order], return_index=True)
+        self._bounds = dict(
+            zip(self.users.tolist(), zip(starts.tolist(), [*starts[1:].tolist(), len(order)]))
+        )
+
+    def of(self, user: int) -> np.ndarray:
+        """The user's movies (with repeats if a pair repeats); empty for an unknown user."""
+        start, end = self._bounds.get(int(user), (0, 0))
+        return self._movies[start:end]
 
 
 def rank_users(
-    scores: np.ndarray, candidate_ids: np.ndarray, k: int, exclude: Sequence[set[int]] | None = None
+    scores: np.ndarray, candidate_ids: np.ndarray, k: int, exclude: Sequence[np.ndarray] | None = None
 ) -> np.ndarray:
     """[num_users, num_candidates] scores -> [num_users, k] candidate ids, best first.
 
-    ``exclude[i]`` (candidate ids) are never ranked for user i.
+    ``candidate_ids`` must be sorted; ``exclude[i]`` (candidate ids) are never ranked for user i.
     """
     scores = np.array(scores, dtype=np.float64, copy=True)
     if exclude is not None:
-        column = {int(c): j for j, c in enumerate(candidate_ids)}
         for i, seen in enumerate(exclude):
-            cols = [column[c] for c in seen if c in column]
+            seen = np.asarray(seen, dtype=candidate_ids.dtype)
+            cols = np.searchsorted(candidate_ids, seen)
+            cols = cols[
+                (cols < len(candidate_ids))
+                & (candidate_ids[np.minimum(cols, len(candidate_ids) - 1)] == seen)
+            ]
             scores[i, cols] = -np.inf
     k = min(k, scores.shape[1])
     part = np.argpartition(-scores, k - 1, axis=1)[:, :k]

@@ -6,7 +6,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +15,8 @@ import tensorflow as tf
 from mtrec.baselines import compute_baselines, fit_biases, labelled
 from mtrec.config import Config
 from mtrec.data import Interactions, Split
+from mtrec.evaluation import SeenMovies, evaluate, rename
 from mtrec.model import ModelOptions, MultitaskModel
-from mtrec.ranking import group_by_user, rank_users, recall_ndcg
 
 LogFn = Callable[[Mapping[str, float], int | None], None]
 logger = logging.getLogger("mtrec")
@@ -92,22 +92,6 @@ def make_dataset(data: Interactions, batch_size: int, shuffle_seed: int | None =
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def _rename(logs: Mapping[str, float], prefix: str) -> dict[str, float]:
-    """Keras/TFRS log names -> mtrec's `split/metric` names; `val/*` entries pass through."""
-    out = {}
-    for name, value in logs.items():
-        if name.startswith("val/"):
-            out[name] = float(value)
-            continue
-        if name.startswith("factorized_top_k/top_"):
-            k = name.removeprefix("factorized_top_k/top_").split("_")[0]
-            name = f"top_{k}_accuracy"
-        elif name not in ("loss", "rating_loss", "retrieval_loss", "rmse"):
-            continue
-        out[f"{prefix}/{name}"] = float(value)
-    return out
-
-
 class NonFiniteLossError(FloatingPointError):
     """A training loss became NaN or infinite; the message names the loss, epoch and batch."""
 
@@ -138,7 +122,7 @@ class _EpochLogger(tf.keras.callbacks.Callback):
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        metrics = _rename(logs or {}, "train")
+        metrics = rename(logs or {}, "train")
         metrics["train/epoch_seconds"] = time.perf_counter() - self._start
         self.history.append(metrics)
         self.log(metrics, epoch + 1)
@@ -157,50 +141,6 @@ def _baselines(cfg: Config, split: Split) -> dict[str, float]:
     if key not in _BASELINES:
         _BASELINES[key] = compute_baselines(split, t.top_k)
     return _BASELINES[key]
-
-
-def evaluate(
-    model: MultitaskModel,
-    ds: tf.data.Dataset,
-    train: Interactions,
-    heldout: Interactions,
-    cfg: Config,
-    prefix: str,
-) -> dict[str, float]:
-    """``prefix/*`` metrics of the current weights on a held-out split.
-
-    One pass over the candidates: every movie's embedding is computed once and indexed; the
-    loss, RMSE and top-K accuracy come from the model's tasks, Recall/NDCG from the same embeddings.
-    """
-    t = cfg.trainer
-    candidates = model.index_candidates()
-    results = _rename(model.evaluate(ds, return_dict=True, verbose=0), prefix)
-    ranked = ranking_metrics(model, candidates, train, heldout, t.ranking_k, t.exclude_seen)
-    results.update({f"{prefix}/{name}": value for name, value in ranked.items()})
-    return results
-
-
-def ranking_metrics(
-    model: MultitaskModel,
-    candidates: tf.Tensor,
-    train: Interactions,
-    heldout: Interactions,
-    ks: Sequence[int],
-    exclude_seen: bool,
-    users_per_batch: int = 1024,
-) -> dict[str, float]:
-    """Per-user Recall@K and NDCG@K of the held-out movies (see ``mtrec.ranking``)."""
-    relevant = group_by_user(heldout.user, heldout.movie)
-    users = np.array(sorted(relevant), dtype=np.int32)
-    seen = group_by_user(train.user, train.movie) if exclude_seen else {}
-    candidate_ids = np.arange(1, candidates.shape[0] + 1)
-    ranked = []
-    for start in range(0, len(users), users_per_batch):
-        batch = users[start : start + users_per_batch]
-        scores = tf.matmul(model.user_tower(batch), candidates, transpose_b=True).numpy()
-        exclude = [seen.get(int(u), set()) for u in batch] if exclude_seen else None
-        ranked.append(rank_users(scores, candidate_ids, max(ks), exclude))
-    return recall_ndcg(np.concatenate(ranked), [relevant[int(u)] for u in users], ks)
 
 
 class _Validate(tf.keras.callbacks.Callback):
@@ -248,9 +188,16 @@ def train_and_evaluate(
     epoch_logger = _EpochLogger(t.epochs, log, t.verbose)
     callbacks: list[tf.keras.callbacks.Callback] = [_StopOnNonFiniteLoss()]
     stopper = None
+    # Recall/NDCG never rank a user's own training movies: for validation those of train, for test
+    # those of train and validation (every movie the user rated before the test split).
+    seen_before_val = SeenMovies(split.train.user, split.train.movie)
+    seen_before_test = seen_before_val
     if split.val is not None:
         val, val_ds = split.val, make_dataset(split.val, t.eval_batch_size)
-        callbacks.append(_Validate(lambda: evaluate(model, val_ds, split.train, val, cfg, "val")))
+        callbacks.append(_Validate(lambda: evaluate(model, val_ds, val, seen_before_val, cfg, "val")))
+        seen_before_test = SeenMovies(
+            np.concatenate([split.train.user, val.user]), np.concatenate([split.train.movie, val.movie])
+        )
     if t.early_stopping.metric is not None:
         es = t.early_stopping
         stopper = tf.keras.callbacks.EarlyStopping(
@@ -265,10 +212,10 @@ def train_and_evaluate(
     fit_start = time.perf_counter()
     model.fit(train_ds, epochs=t.epochs, verbose=0, callbacks=callbacks)
     eval_start = time.perf_counter()
-    results = evaluate(model, test_ds, split.train, split.test, cfg, "test")
+    results = evaluate(model, test_ds, split.test, seen_before_test, cfg, "test")
     if split.val is not None:
         # The selected (restored) weights on validation: what hparam searches may optimise.
-        results.update(evaluate(model, val_ds, split.train, split.val, cfg, "val"))
+        results.update(evaluate(model, val_ds, split.val, seen_before_val, cfg, "val"))
     results.update(_baselines(cfg, split))
     results["train/epochs_run"] = len(epoch_logger.history)
     if stopper is not None:

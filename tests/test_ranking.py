@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from mtrec.ranking import group_by_user, rank_users, recall_ndcg
+from mtrec.ranking import SeenMovies, rank_users, recall_ndcg
 
 
 def test_hand_computed_recall_and_ndcg() -> None:
@@ -46,9 +46,12 @@ def test_rank_users_orders_best_first_and_excludes_seen() -> None:
     ids = np.array([10, 11, 12, 13])
     assert rank_users(scores, ids, k=3).tolist() == [[11, 13, 12], [10, 11, 12]]
     # User 0 already saw 11 and 13; user 1 saw 10. Excluded ids never appear.
-    ranked = rank_users(scores, ids, k=2, exclude=[{11, 13}, {10}])
+    ranked = rank_users(scores, ids, k=2, exclude=[np.array([11, 13]), np.array([10, 99])])
     assert ranked.tolist() == [[12, 10], [11, 12]]
 
 
-def test_group_by_user() -> None:
-    assert group_by_user(np.array([1, 2, 1]), np.array([5, 6, 7])) == {1: {5, 7}, 2: {6}}
+def test_seen_movies_groups_by_user() -> None:
+    seen = SeenMovies(np.array([2, 1, 2, 1]), np.array([5, 6, 7, 8]))
+    assert seen.users.tolist() == [1, 2]
+    assert sorted(seen.of(1).tolist()) == [6, 8] and sorted(seen.of(2).tolist()) == [5, 7]
+    assert seen.of(3).tolist() == []

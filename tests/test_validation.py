@@ -13,8 +13,10 @@ import tensorflow as tf
 from omegaconf import OmegaConf
 
 from mtrec import data
+from mtrec import train as train_module
 from mtrec.config import Config, ConfigError, validate
-from mtrec.train import build_model, evaluate, make_dataset, train_and_evaluate
+from mtrec.evaluation import evaluate
+from mtrec.train import build_model, make_dataset, train_and_evaluate
 from tests.conftest import compose_config
 
 
@@ -100,7 +102,7 @@ def test_early_stopping_restores_the_best_epoch(tmp_path: Path) -> None:
     assert model_metrics["train/epochs_run"] == len(history)
 
 
-def test_restored_weights_reproduce_the_best_validation_score(tmp_path: Path) -> None:
+def test_restored_weights_reproduce_the_best_validation_score(tmp_path: Path, monkeypatch) -> None:
     cfg, split = _prepared(
         "trainer.val_fraction=0.2",
         "trainer.epochs=8",
@@ -112,27 +114,16 @@ def test_restored_weights_reproduce_the_best_validation_score(tmp_path: Path) ->
         "model.rating_hidden_units=[64]",
         "loss=rating_only",
     )
-    seen = {}
-
-    def keep(metrics, step):
-        seen.update(metrics)
-
-    import mtrec.train as train_module
-
-    original = train_module.evaluate
     final_val = {}
 
-    def spy(model, ds, train, heldout, cfg_, prefix):
-        out = original(model, ds, train, heldout, cfg_, prefix)
+    def spy(model, ds, heldout, seen, cfg_, prefix):
+        out = evaluate(model, ds, heldout, seen, cfg_, prefix)
         if prefix == "test":  # After training: the restored weights, scored on val again.
-            final_val.update(original(model, make_dataset(split.val, 512), train, split.val, cfg_, "val"))
+            final_val.update(evaluate(model, make_dataset(split.val, 512), split.val, None, cfg_, "val"))
         return out
 
-    train_module.evaluate = spy
-    try:
-        train_and_evaluate(cfg, split, tmp_path, log=keep)
-    finally:
-        train_module.evaluate = original
+    monkeypatch.setattr(train_module, "evaluate", spy)
+    train_and_evaluate(cfg, split, tmp_path)
     history = json.loads((tmp_path / "metrics.json").read_text())["train_history"]
     best = min(epoch["val/rmse"] for epoch in history)
     assert best < history[-1]["val/rmse"]
@@ -161,7 +152,7 @@ def test_bad_values_name_their_key(overrides: list[str], message: str) -> None:
 def test_evaluate_reports_recall_and_ndcg(tmp_path: Path) -> None:
     cfg, split = _prepared("trainer.ranking_k=[5,10]")
     model = build_model(cfg, split)
-    metrics = evaluate(model, make_dataset(split.test, 512), split.train, split.test, cfg, "test")
+    metrics = evaluate(model, make_dataset(split.test, 512), split.test, None, cfg, "test")
     for name in ("recall_at_5", "ndcg_at_5", "recall_at_10", "ndcg_at_10"):
         assert 0.0 <= metrics[f"test/{name}"] <= 1.0
     assert metrics["test/recall_at_10"] >= metrics["test/recall_at_5"]
@@ -174,7 +165,7 @@ def test_each_validation_scores_the_current_candidates() -> None:
     train_ds, val_ds = make_dataset(split.train, 256, shuffle_seed=1), make_dataset(split.val, 512)
     for _ in range(3):
         model.fit(train_ds, epochs=1, verbose=0)
-        got = evaluate(model, val_ds, split.train, split.val, cfg, "val")["val/top_10_accuracy"]
+        got = evaluate(model, val_ds, split.val, None, cfg, "val")["val/top_10_accuracy"]
         candidates = model.movie_tower(tf.range(1, split.train.num_movies + 1)).numpy()
         scores = model.user_tower(split.val.user).numpy() @ candidates.T
         rank = (scores > np.take_along_axis(scores, split.val.movie[:, None] - 1, axis=1)).sum(axis=1)
