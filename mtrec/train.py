@@ -54,11 +54,32 @@ def build_model(cfg: Config, split: Split) -> MultitaskModel:
 
 
 def make_dataset(data: Interactions, batch_size: int, shuffle_seed: int | None = None) -> tf.data.Dataset:
-    """Batches of {"user", "movie", "rating"}; reshuffled every epoch when a seed is given."""
-    ds = tf.data.Dataset.from_tensor_slices({"user": data.user, "movie": data.movie, "rating": data.rating})
-    if shuffle_seed is not None:
-        ds = ds.shuffle(len(data), seed=shuffle_seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    """Batches of {"user", "movie", "rating"}; reshuffled every epoch when a seed is given.
+
+    The three columns are held once, as tensors. Shuffling draws a permutation of row numbers
+    each epoch (4 bytes a row) and gathers each batch from it, instead of a shuffle buffer that
+    holds every row as its own element (about 300 bytes a row: 3 GB at 10M interactions).
+    The permutations depend only on ``shuffle_seed`` and the epoch.
+    """
+    columns = {"user": data.user, "movie": data.movie, "rating": data.rating}
+    if shuffle_seed is None:
+        ds = tf.data.Dataset.from_tensor_slices(columns).batch(batch_size)
+    else:
+        tensors = {k: tf.constant(v) for k, v in columns.items()}
+        num_rows = len(data)
+        # A fresh [2] seed on each pass over the dataset, i.e. each epoch; reproducible by shuffle_seed.
+        epoch_seed = tf.data.Dataset.random(seed=shuffle_seed, rerandomize_each_iteration=True).batch(2)
+        ds = (
+            epoch_seed.take(1)
+            .flat_map(
+                lambda seed: tf.data.Dataset.from_tensor_slices(
+                    tf.random.experimental.stateless_shuffle(tf.range(num_rows), seed=seed)
+                )
+            )
+            .batch(batch_size)
+            .map(lambda rows: {k: tf.gather(v, rows) for k, v in tensors.items()})
+        )
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def _rename(logs: Mapping[str, float], prefix: str) -> dict[str, float]:
