@@ -17,6 +17,7 @@ DATASET_KINDS = ("movielens", "synthetic")
 OPTIMIZERS = ("adagrad", "adam", "sgd")
 REDUCTIONS = ("sum", "mean")
 GOALS = ("min", "max")
+STRATEGIES = ("default", "mirrored", "multi_worker")
 
 
 class ConfigError(ValueError):
@@ -74,6 +75,9 @@ class TrainerConfig:
     seed: int = 42
     top_k: list[int] = field(default_factory=lambda: [1, 5, 10, 50, 100])
     verbose: bool = True
+    # tf.distribute strategy: "default" (one device), "mirrored" (local GPUs, or logical CPUs),
+    # "multi_worker" (the cluster in TF_CONFIG). batch_size is the global batch, over all replicas.
+    strategy: str = "default"
 
 
 @dataclass
@@ -186,6 +190,7 @@ def validate(cfg: Config) -> None:
     for key in ("epochs", "batch_size", "eval_batch_size"):
         value = getattr(t, key)
         _require(value > 0, f"trainer.{key}", "> 0", value)
+    _require(t.strategy in STRATEGIES, "trainer.strategy", f"one of {STRATEGIES}", t.strategy)
     _require(len(t.top_k) > 0, "trainer.top_k", "a non-empty list", list(t.top_k))
     for i, k in enumerate(t.top_k):
         _require(k > 0, f"trainer.top_k[{i}]", "> 0", k)

@@ -14,16 +14,21 @@ import tensorflow as tf
 
 
 def in_batch_softmax_loss(
-    query_embeddings: tf.Tensor, candidate_embeddings: tf.Tensor, block_rows: int = 256
+    query_embeddings: tf.Tensor,
+    candidate_embeddings: tf.Tensor,
+    block_rows: int = 256,
+    positive_offset: tf.Tensor | int = 0,
 ) -> tf.Tensor:
-    """Sum over queries of ``logsumexp(q_i . C^T) - q_i . c_i``, with exact gradients.
+    """Sum over queries of ``logsumexp(q_i . C^T) - q_i . c_(offset + i)``, with exact gradients.
 
     Args:
       query_embeddings: [num_queries, dim] float32.
-      candidate_embeddings: [num_candidates, dim] float32, num_candidates >= num_queries; row i is
-        query i's positive, every other row a negative.
+      candidate_embeddings: [num_candidates, dim] float32, num_candidates >= offset + num_queries;
+        row ``positive_offset + i`` is query i's positive, every other row a negative.
       block_rows: queries scored at a time; [block_rows, num_candidates] is the largest
         intermediate.
+      positive_offset: where query 0's positive is (non-zero when the candidates are the
+        global batch gathered from every replica, see :func:`global_in_batch_softmax_loss`).
 
     Returns:
       A scalar: the same value as TFRS's default Retrieval loss (categorical cross-entropy with
@@ -41,7 +46,7 @@ def in_batch_softmax_loss(
             size = tf.minimum(rows, num_queries - start)
             q = queries[start : start + size]
             logits = tf.matmul(q, candidates, transpose_b=True)  # [size, num_candidates]
-            positives = tf.range(start, start + size)
+            positives = tf.range(start, start + size) + positive_offset
             # Fused softmax + cross-entropy: per-row losses and d(loss)/d(logits) in one kernel.
             losses, d_logits = tf.raw_ops.SparseSoftmaxCrossEntropyWithLogits(
                 features=logits, labels=positives
@@ -68,3 +73,30 @@ def in_batch_softmax_loss(
         return total, grad
 
     return _loss(query_embeddings, candidate_embeddings)
+
+
+def global_in_batch_softmax_loss(query_embeddings: tf.Tensor, candidate_embeddings: tf.Tensor) -> tf.Tensor:
+    """This replica's share of the in-batch softmax loss over the global batch.
+
+    Under a ``tf.distribute`` strategy with several replicas, each replica's queries are scored
+    against the candidates of every replica (gathered, with gradients flowing back to their
+    owners), so the negatives are those of the global batch, as on one device. The sum of the
+    replicas' returned values is the one-device loss of the global batch, and the sum of their
+    gradients (what the optimizer applies) its gradient. With one replica this is
+    :func:`in_batch_softmax_loss`.
+
+    Args:
+      query_embeddings: [per_replica_batch, dim] float32.
+      candidate_embeddings: [per_replica_batch, dim] float32; row i is query i's positive.
+
+    Returns:
+      A scalar: the loss summed over this replica's queries.
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return in_batch_softmax_loss(query_embeddings, candidate_embeddings)
+    # Replicas may hold batches of different sizes (the last batch of an epoch).
+    sizes = context.all_gather(tf.shape(query_embeddings)[:1], axis=0)
+    offset = tf.reduce_sum(sizes[: context.replica_id_in_sync_group])
+    candidates = context.all_gather(candidate_embeddings, axis=0)
+    return in_batch_softmax_loss(query_embeddings, candidates, positive_offset=offset)

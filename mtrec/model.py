@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from mtrec.losses import in_batch_softmax_loss
+from mtrec.losses import global_in_batch_softmax_loss
 
 
 class MultitaskModel(tfrs.models.Model):
@@ -67,8 +67,9 @@ class MultitaskModel(tfrs.models.Model):
         # Keras needs every trainable weight to exist before the first gradient step.
         self.rating_model.build((None, 2 * embedding_dim))
 
+        # Per-example losses, averaged in compute_loss over the global batch (see there).
         self.rating_task = tfrs.tasks.Ranking(
-            loss=tf.keras.losses.MeanSquaredError(),
+            loss=tf.keras.losses.MeanSquaredError(reduction=tf.keras.losses.Reduction.NONE),
             metrics=[tf.keras.metrics.RootMeanSquaredError(name="rmse")],
         )
         # Top-K is scored against every movie by one brute-force pass over their embeddings,
@@ -85,7 +86,7 @@ class MultitaskModel(tfrs.models.Model):
         with tf.GradientTape() as tape:
             loss = self.compute_loss(features, training=True)
             if self.losses:
-                loss += tf.add_n(self.losses)
+                loss += tf.nn.scale_regularization_loss(tf.add_n(self.losses))
         variables = self.trainable_variables
         gradients = tape.gradient(loss, variables)
         # A skipped task's weights get no gradient at all (None), not a zero one.
@@ -126,31 +127,40 @@ class MultitaskModel(tfrs.models.Model):
         return user_embeddings, movie_embeddings, self.predict_rating(user_embeddings, movie_embeddings)
 
     def compute_loss(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        """This replica's share of the weighted loss of the global batch.
+
+        Under a ``tf.distribute`` strategy every replica computes its share and the optimizer sums
+        the replicas' gradients: the rating loss is this replica's squared errors over the *global*
+        batch size, the retrieval loss is summed over this replica's queries scored against the
+        global batch's candidates. With one replica both are the usual batch losses. The loss
+        trackers get share x replicas, so they report global-batch values however many replicas.
+        """
         user_embeddings = self.user_embedding(features["user"])
         movie_embeddings = self.movie_embedding(features["movie"])
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         # A task with weight 0 adds nothing to the gradients; skip it in training, but still
         # evaluate it, so every run reports every metric.
         total = tf.constant(0.0)
         if self.rating_weight > 0 or not training:
-            rating_loss = self.rating_task(
-                labels=features["rating"],
+            squared_errors = self.rating_task(  # [batch]: labels shaped like the [batch, 1] predictions
+                labels=features["rating"][:, None],
                 predictions=self.predict_rating(user_embeddings, movie_embeddings),
                 compute_metrics=not training,
             )
-            self.rating_loss_tracker.update_state(rating_loss)
+            rating_loss = tf.nn.compute_average_loss(squared_errors)
+            self.rating_loss_tracker.update_state(rating_loss * replicas)
             total += self.rating_weight * rating_loss
         retrieval_loss = None
-        if training and self.retrieval_weight > 0:
-            # Same value and gradients as the task's loss (tested), without [batch, batch] tensors.
-            retrieval_loss = in_batch_softmax_loss(user_embeddings, movie_embeddings)
-        elif not training:
-            retrieval_loss = self.retrieval_task(
-                user_embeddings, movie_embeddings, compute_metrics=True, compute_batch_metrics=False
-            )
+        if self.retrieval_weight > 0 or not training:
+            # Same value and gradients as TFRS's task loss (tested), without [batch, batch] tensors.
+            retrieval_loss = global_in_batch_softmax_loss(user_embeddings, movie_embeddings)
+        if not training:
+            for metric in self.retrieval_task.factorized_metrics:
+                metric.update_state(user_embeddings, movie_embeddings)
         if retrieval_loss is not None:
             if self.retrieval_reduction == "mean":
-                retrieval_loss /= tf.cast(tf.shape(user_embeddings)[0], retrieval_loss.dtype)
-            self.retrieval_loss_tracker.update_state(retrieval_loss)
+                retrieval_loss /= tf.cast(tf.shape(user_embeddings)[0] * replicas, retrieval_loss.dtype)
+            self.retrieval_loss_tracker.update_state(retrieval_loss * replicas)
             total += self.retrieval_weight * retrieval_loss
-        self.loss_tracker.update_state(total)
+        self.loss_tracker.update_state(total * replicas)
         return total

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -22,8 +23,6 @@ log = logging.getLogger("mtrec")
 
 def describe(model: MultitaskModel, split: Split) -> str:
     """One line on the built (untrained) model, for dry runs."""
-    batch = make_dataset(split.train, 2).take(1).get_single_element()
-    model(batch)  # Builds every layer's weights.
     return (
         f"model ok: {split.train.num_users} users, {split.train.num_movies} movies, "
         f"{len(split.train)} train / {len(split.test)} test rows, "
@@ -31,9 +30,34 @@ def describe(model: MultitaskModel, split: Split) -> str:
     )
 
 
+@functools.cache
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """The ``trainer.strategy`` of this process, created once (TF allows one multi-worker set-up).
+
+    ``mirrored`` replicates over every local GPU, else over every logical CPU device (one unless
+    they were split with ``tf.config.set_logical_device_configuration``). ``multi_worker`` reads
+    the cluster from ``TF_CONFIG``; without it, this process is a cluster of one.
+    """
+    if name == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
 def build_model(cfg: Config, split: Split) -> MultitaskModel:
-    """The configured model, compiled with the configured optimizer."""
+    """The configured model, compiled with the configured optimizer, in ``trainer.strategy``'s scope."""
     tf.keras.utils.set_random_seed(cfg.trainer.seed)
+    with make_strategy(cfg.trainer.strategy).scope():
+        model = _build_model(cfg, split)
+        # Creates the weights now, not inside the first (replicated) training step, so that one
+        # seed gives the same initial weights under every strategy.
+        model(make_dataset(split.train, 2).take(1).get_single_element())
+    return model
+
+
+def _build_model(cfg: Config, split: Split) -> MultitaskModel:
     model = MultitaskModel(
         user_vocab=split.train.user_vocab,
         movie_vocab=split.train.movie_vocab,
@@ -180,7 +204,8 @@ def train_and_evaluate(
     fit_start = time.perf_counter()
     model.fit(train_ds, epochs=t.epochs, verbose=0, callbacks=[_StopOnNonFiniteLoss(), epoch_logger])
     eval_start = time.perf_counter()
-    model.index_candidates()
+    with model.distribute_strategy.scope():  # The index's variables live where the model's do.
+        model.index_candidates()
     results = _rename(model.evaluate(test_ds, return_dict=True, verbose=0), "test")
     results.update(_baselines(split, tuple(t.top_k)))
     end = time.perf_counter()

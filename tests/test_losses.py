@@ -51,3 +51,13 @@ def test_upstream_gradient_scales_through_a_loss_weight() -> None:
     np.testing.assert_allclose(
         tape.gradient(weighted, q).numpy(), 0.25 * tape.gradient(plain, q).numpy(), rtol=1e-5
     )
+
+
+def test_positive_offset_picks_each_querys_positive_further_down() -> None:
+    rng = np.random.default_rng(3)
+    q, c = rng.normal(size=(3, 4)), rng.normal(size=(7, 4))
+    logits = q @ c.T
+    # Query i's positive is candidate 2 + i (a replica's rows inside the gathered global batch).
+    expected = sum(np.log(np.exp(logits[i]).sum()) - logits[i, 2 + i] for i in range(3))
+    got = in_batch_softmax_loss(tf.constant(q, tf.float32), tf.constant(c, tf.float32), 2, positive_offset=2)
+    assert float(got) == pytest.approx(expected, rel=1e-5)
