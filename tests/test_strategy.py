@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -100,3 +102,46 @@ def test_mirrored_training_and_evaluation_match_default(two_replicas: dict) -> N
     for name in ("test/rmse", "test/loss", "test/retrieval_loss", "test/top_10_accuracy"):
         assert np.isfinite(mirrored[name])
         assert mirrored[name] == pytest.approx(default[name], rel=2e-3, abs=1e-3), name
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_multi_worker_processes_train_like_one_device(tmp_path: Path) -> None:
+    """Two `mtrec` workers on loopback (TF_CONFIG, as in README) against one default-strategy run."""
+    args = ["dataset=synthetic", "tracking=none", "trainer.epochs=1", "trainer.batch_size=256"]
+    cluster = {"worker": [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]}
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "mtrec", *args, *extra, f"hydra.run.dir={tmp_path / name}"],
+            cwd=tmp_path,
+            env=env | task_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, extra, task_env in [
+            ("default", [], {}),
+            *(
+                (
+                    f"worker{i}",
+                    ["trainer.strategy=multi_worker"],
+                    {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})},
+                )
+                for i in range(2)
+            ),
+        ]
+    }
+    for name, proc in procs.items():
+        _, stderr = proc.communicate(timeout=600)
+        assert proc.returncode == 0, f"{name}: {stderr[-3000:]}"
+    default = json.loads((tmp_path / "default" / "metrics.json").read_text())["test"]
+    for worker in ("worker0", "worker1"):
+        metrics = json.loads((tmp_path / worker / "metrics.json").read_text())["test"]
+        for name in ("test/rmse", "test/loss", "test/rating_loss", "test/retrieval_loss"):
+            assert metrics[name] == pytest.approx(default[name], rel=1e-4), (worker, name)
