@@ -82,7 +82,7 @@ def make_dataset(data: Interactions, batch_size: int, shuffle_seed: int | None =
 
     The three columns are held once, as tensors. Shuffling draws a permutation of row numbers
     each epoch (4 bytes a row) and gathers each batch from it, instead of a shuffle buffer that
-    holds every row as its own element (about 300 bytes a row: 3 GB at 10M interactions).
+    holds every row as its own element (measured: +757 MB of peak RSS for 2M rows, ~380 bytes a row).
     The permutations depend only on ``shuffle_seed`` and the epoch.
     """
     columns = {"user": data.user, "movie": data.movie, "rating": data.rating}
