@@ -187,8 +187,13 @@ def read_grouplens(path: str | Path) -> Interactions:
 
 
 # Columns of the ml-20m / ml-25m CSV files (first line: this header), and their types.
-RATINGS_CSV = {"userId": np.int64, "movieId": np.int64, "rating": np.float32, "timestamp": np.int64}
-MOVIES_CSV = {"movieId": np.int64, "title": str, "genres": str}
+RATINGS_CSV: dict[str, type] = {
+    "userId": np.int64,
+    "movieId": np.int64,
+    "rating": np.float32,
+    "timestamp": np.int64,
+}
+MOVIES_CSV: dict[str, type] = {"movieId": np.int64, "title": str, "genres": str}
 
 
 def _read_csv(path: Path, columns: dict[str, type]):
