@@ -38,7 +38,8 @@ def in_batch_softmax_loss(
     @tf.custom_gradient
     def _loss(queries: tf.Tensor, candidates: tf.Tensor):
         num_queries = tf.shape(queries)[0]
-        rows = tf.minimum(num_queries, block_rows)
+        # At least 1: a replica may get no rows of an epoch's last batch (then num_blocks is 0).
+        rows = tf.maximum(tf.minimum(num_queries, block_rows), 1)
         num_blocks = (num_queries + rows - 1) // rows
 
         def body(b, total, d_queries, d_candidates):
@@ -65,7 +66,8 @@ def in_batch_softmax_loss(
                 tf.zeros_like(candidates),
             ),
         )
-        d_queries = d_queries.concat()
+        # (Eager TensorArrays cannot concatenate zero blocks.)
+        d_queries = tf.cond(num_blocks > 0, d_queries.concat, lambda: tf.zeros_like(queries))
 
         def grad(upstream: tf.Tensor):
             return upstream * d_queries, upstream * d_candidates
@@ -100,3 +102,16 @@ def global_in_batch_softmax_loss(query_embeddings: tf.Tensor, candidate_embeddin
     offset = tf.reduce_sum(sizes[: context.replica_id_in_sync_group])
     candidates = context.all_gather(candidate_embeddings, axis=0)
     return in_batch_softmax_loss(query_embeddings, candidates, positive_offset=offset)
+
+
+def global_batch_size(local_batch_size: tf.Tensor) -> tf.Tensor:
+    """The batch size summed over every replica, as float32 (the local size without a strategy).
+
+    Exact where replicas get batches of different sizes (an epoch's last batch; some may be empty),
+    which ``num_replicas * local_batch_size`` is not.
+    """
+    local = tf.cast(local_batch_size, tf.float32)
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return local
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, local)

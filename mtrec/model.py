@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from mtrec.losses import global_in_batch_softmax_loss
+from mtrec.losses import global_batch_size, global_in_batch_softmax_loss
 
 
 class MultitaskModel(tfrs.models.Model):
@@ -131,13 +131,15 @@ class MultitaskModel(tfrs.models.Model):
 
         Under a ``tf.distribute`` strategy every replica computes its share and the optimizer sums
         the replicas' gradients: the rating loss is this replica's squared errors over the *global*
-        batch size, the retrieval loss is summed over this replica's queries scored against the
-        global batch's candidates. With one replica both are the usual batch losses. The loss
-        trackers get share x replicas, so they report global-batch values however many replicas.
+        batch size (summed over the replicas: exact for uneven last batches), the retrieval loss is
+        summed over this replica's queries scored against the global batch's candidates. With one
+        replica both are the usual batch losses. The loss trackers get share x replicas, so they
+        report global-batch values however many replicas.
         """
         user_embeddings = self.user_embedding(features["user"])
         movie_embeddings = self.movie_embedding(features["movie"])
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        batch_size = global_batch_size(tf.shape(user_embeddings)[0])
         # A task with weight 0 adds nothing to the gradients; skip it in training, but still
         # evaluate it, so every run reports every metric.
         total = tf.constant(0.0)
@@ -147,7 +149,7 @@ class MultitaskModel(tfrs.models.Model):
                 predictions=self.predict_rating(user_embeddings, movie_embeddings),
                 compute_metrics=not training,
             )
-            rating_loss = tf.nn.compute_average_loss(squared_errors)
+            rating_loss = tf.math.divide_no_nan(tf.reduce_sum(squared_errors), batch_size)
             self.rating_loss_tracker.update_state(rating_loss * replicas)
             total += self.rating_weight * rating_loss
         retrieval_loss = None
@@ -159,7 +161,7 @@ class MultitaskModel(tfrs.models.Model):
                 metric.update_state(user_embeddings, movie_embeddings)
         if retrieval_loss is not None:
             if self.retrieval_reduction == "mean":
-                retrieval_loss /= tf.cast(tf.shape(user_embeddings)[0] * replicas, retrieval_loss.dtype)
+                retrieval_loss = tf.math.divide_no_nan(retrieval_loss, batch_size)
             self.retrieval_loss_tracker.update_state(retrieval_loss * replicas)
             total += self.retrieval_weight * retrieval_loss
         self.loss_tracker.update_state(total * replicas)
