@@ -1,4 +1,4 @@
-.PHONY: install test lint smoke tutorial bench
+.PHONY: install test lint smoke tutorial bench bench-big
 
 install:
 	scripts/install.sh
@@ -19,3 +19,6 @@ tutorial:
 
 bench:
 	python benchmarks/bench.py
+
+bench-big:
+	python benchmarks/big_synthetic.py

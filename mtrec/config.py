@@ -17,6 +17,7 @@ DATASET_KINDS = ("movielens", "synthetic")
 OPTIMIZERS = ("adagrad", "adam", "sgd")
 REDUCTIONS = ("sum", "mean")
 GOALS = ("min", "max")
+STRATEGIES = ("default", "mirrored", "multi_worker")
 
 
 class ConfigError(ValueError):
@@ -114,6 +115,9 @@ class TrainerConfig:
     val_fraction: float = 0.0
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     verbose: bool = True
+    # tf.distribute strategy: "default" (one device), "mirrored" (local GPUs, or logical CPUs),
+    # "multi_worker" (the cluster in TF_CONFIG). batch_size is the global batch, over all replicas.
+    strategy: str = "default"
 
 
 @dataclass
@@ -254,6 +258,7 @@ def validate(cfg: Config) -> None:
     for key in ("epochs", "batch_size", "eval_batch_size"):
         value = getattr(t, key)
         _require(value > 0, f"trainer.{key}", "> 0", value)
+    _require(t.strategy in STRATEGIES, "trainer.strategy", f"one of {STRATEGIES}", t.strategy)
     _require(len(t.top_k) > 0, "trainer.top_k", "a non-empty list", list(t.top_k))
     for i, k in enumerate(t.top_k):
         _require(k > 0, f"trainer.top_k[{i}]", "> 0", k)

@@ -11,6 +11,7 @@ process (the basic launcher's, or a joblib or Ray worker's) reuses the cached ta
 
 from __future__ import annotations
 
+import csv
 import socket
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -110,6 +111,29 @@ def from_strings(
     )
 
 
+class _Vocabulary:
+    """Strings -> provisional codes in order of appearance; sorted into the vocabulary at the end.
+
+    Lets large sources encode chunk by chunk (each chunk passes only its distinct strings), with
+    the same result as :func:`from_strings`: sorted unique strings, 1-based indices.
+    """
+
+    def __init__(self) -> None:
+        self._codes: dict[str, int] = {}
+
+    def encode(self, keys: list[str]) -> np.ndarray:
+        """[len(keys)] provisional int64 codes; new keys get the next free codes."""
+        return np.fromiter((self._codes.setdefault(k, len(self._codes)) for k in keys), np.int64, len(keys))
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray]:
+        """(vocabulary: [num_keys] sorted strings, remap: [num_keys] code -> 1-based int32 index)."""
+        keys = np.array(list(self._codes), dtype=str)
+        order = np.argsort(keys, kind="stable")
+        remap = np.empty(len(keys), dtype=np.int32)
+        remap[order] = np.arange(1, len(keys) + 1, dtype=np.int32)
+        return keys[order], remap
+
+
 # --- GroupLens files --------------------------------------------------------------------------
 
 
@@ -149,21 +173,25 @@ def _parse_ratings(path: Path, rows: list[list[str]], lookup: dict[str, str]) ->
 
 
 def read_grouplens(path: str | Path) -> Interactions:
-    """Reads an unpacked GroupLens ml-100k (u.data, u.item) or ml-1m (ratings.dat, movies.dat).
+    """Reads an unpacked GroupLens archive: ml-100k (u.data, u.item), ml-1m (ratings.dat,
+    movies.dat) or ml-20m / ml-25m (ratings.csv, movies.csv).
 
     Raises:
       DataError: for a missing folder or file, or a malformed line (file and line number).
     """
     folder = Path(path).expanduser()
     if not folder.is_dir():
-        raise DataError(f"dataset.path={path}: no such folder (an unpacked ml-100k or ml-1m archive)")
+        raise DataError(f"dataset.path={path}: no such folder (an unpacked GroupLens MovieLens archive)")
+    if (folder / "ratings.csv").exists() or (folder / "movies.csv").exists():
+        return read_grouplens_csv(folder)
     if (folder / "u.data").exists() or (folder / "u.item").exists():
         ratings_file, movies_file, sep, rating_sep = folder / "u.data", folder / "u.item", "|", "\t"
     elif (folder / "ratings.dat").exists() or (folder / "movies.dat").exists():
         ratings_file, movies_file, sep, rating_sep = folder / "ratings.dat", folder / "movies.dat", "::", "::"
     else:
         raise DataError(
-            f"dataset.path={path}: neither u.data/u.item (ml-100k) nor ratings.dat/movies.dat (ml-1m) found"
+            f"dataset.path={path}: none of u.data/u.item (ml-100k), ratings.dat/movies.dat (ml-1m), "
+            "ratings.csv/movies.csv (ml-20m, ml-25m) found"
         )
     # Both archives encode titles in latin-1 (e.g. "Misérables, Les (1995)").
     movies = _read_rows(movies_file, sep, 2, "latin-1")
@@ -172,6 +200,91 @@ def read_grouplens(path: str | Path) -> Interactions:
         ratings_file, _read_rows(ratings_file, rating_sep, 4, "latin-1"), lookup
     )
     return from_strings(users, titles, ratings, stamps, np.array(list(lookup.values())))
+
+
+# Columns of the ml-20m / ml-25m CSV files (first line: this header), and their types.
+RATINGS_CSV: dict[str, type] = {
+    "userId": np.int64,
+    "movieId": np.int64,
+    "rating": np.float32,
+    "timestamp": np.int64,
+}
+MOVIES_CSV: dict[str, type] = {"movieId": np.int64, "title": str, "genres": str}
+
+
+def _read_csv(path: Path, columns: dict[str, type]):
+    """The file as a pandas DataFrame, parsed by pandas' C reader (tens of millions of rows)."""
+    import pandas as pd
+
+    if not path.is_file():
+        raise DataError(f"{path}: file not found (dataset.path must be an unpacked GroupLens folder)")
+    with path.open(encoding="utf-8", newline="") as f:
+        header = f.readline().rstrip("\r\n").split(",")
+    if header != list(columns):
+        raise DataError(f"{path}:1: expected the header {','.join(columns)}, got {','.join(header)}")
+    try:
+        table = pd.read_csv(path, dtype=columns, encoding="utf-8", keep_default_na=False, engine="c")
+    except (ValueError, UnicodeDecodeError) as e:  # pandas' ParserError is a ValueError.
+        raise DataError(_first_bad_csv_line(path, columns) or f"{path}: {e}") from None
+    return table
+
+
+def _first_bad_csv_line(path: Path, columns: dict[str, type]) -> str | None:
+    """Finds and describes the first malformed line, once pandas has refused the file (slow path)."""
+    with path.open(encoding="utf-8", errors="replace", newline="") as f:
+        reader = csv.reader(f)
+        next(reader)
+        for row in reader:
+            line = reader.line_num
+            if len(row) != len(columns):
+                return f"{path}:{line}: expected {len(columns)} ','-separated fields, got {len(row)}"
+            for (name, kind), value in zip(columns.items(), row):
+                try:
+                    kind(value)
+                except ValueError:
+                    return f"{path}:{line}: {name} {value!r} is not a number"
+    return None
+
+
+def read_grouplens_csv(folder: Path) -> Interactions:
+    """Reads ml-20m / ml-25m: ``ratings.csv`` and ``movies.csv``, UTF-8, with a header line.
+
+    Parsing and encoding are vectorised: no Python object per rating, whatever the file's size.
+
+    Raises:
+      DataError: a missing file, a wrong header, a malformed line or an unknown movie id
+        (file and line number).
+    """
+    movies = _read_csv(folder / "movies.csv", MOVIES_CSV).drop_duplicates("movieId", keep="last")
+    ratings = _read_csv(folder / "ratings.csv", RATINGS_CSV)
+    movie_ids = movies["movieId"].to_numpy()
+    by_id = np.argsort(movie_ids, kind="stable")
+    titles = _Vocabulary()
+    movie_code = titles.encode(movies["title"].tolist())[by_id]  # in movie id order
+
+    rated, sorted_ids = ratings["movieId"].to_numpy(), movie_ids[by_id]
+    position = np.searchsorted(sorted_ids, rated)
+    known = position < len(sorted_ids)
+    known[known] = sorted_ids[position[known]] == rated[known]
+    unknown = np.flatnonzero(~known)
+    if len(unknown):
+        line = unknown[0] + 2  # The header is line 1.
+        raise DataError(
+            f"{folder / 'ratings.csv'}:{line}: movie id '{rated[unknown[0]]}' is not in the movies file"
+        )
+    user_ids, user_row = np.unique(ratings["userId"].to_numpy(), return_inverse=True)
+    users = _Vocabulary()
+    user_code = users.encode(user_ids.astype(str).tolist())
+    user_vocab, user_remap = users.finish()
+    movie_vocab, movie_remap = titles.finish()
+    return Interactions(
+        user_vocab=user_vocab,
+        movie_vocab=movie_vocab,
+        user=user_remap[user_code[user_row]],
+        movie=movie_remap[movie_code[position]],
+        rating=ratings["rating"].to_numpy(np.float32),
+        timestamp=ratings["timestamp"].to_numpy(np.int64),
+    )
 
 
 # --- TFDS -----------------------------------------------------------------------------------
@@ -199,25 +312,46 @@ def _load_tfds(name: str, data_dir: str | None):
     return tfds.load(name, split="train", data_dir=data_dir)
 
 
-def _tfds_columns(name: str, data_dir: str | None, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-    import tensorflow_datasets as tfds
+# Rows per chunk read from TFDS: chunks are encoded one at a time, so only one is ever decoded.
+TFDS_CHUNK_ROWS = 1 << 20
 
-    ds = _load_tfds(name, data_dir).map(lambda x: {k: x[k] for k in keys}).batch(1 << 20)
-    chunks = list(tfds.as_numpy(ds))
-    return {k: np.concatenate([c[k] for c in chunks]) for k in keys}
+
+def _decode(values: np.ndarray) -> list[str]:
+    return [v.decode("utf-8") for v in values]
+
+
+def _encode_chunks(name: str, data_dir: str | None, titles: _Vocabulary, users: _Vocabulary) -> dict:
+    """Ratings as integer codes, chunk by chunk: each chunk's distinct strings are decoded once."""
+    import tensorflow as tf
+
+    keys = ("user_id", "movie_title", "user_rating", "timestamp")
+    ds = _load_tfds(name, data_dir).map(lambda x: {k: x[k] for k in keys}).batch(TFDS_CHUNK_ROWS)
+    columns: dict[str, list[np.ndarray]] = {"user": [], "movie": [], "rating": [], "timestamp": []}
+    for chunk in ds:
+        user_ids, user_row = tf.unique(chunk["user_id"])
+        movie_titles, movie_row = tf.unique(chunk["movie_title"])
+        columns["user"].append(users.encode(_decode(user_ids.numpy()))[user_row.numpy()])
+        columns["movie"].append(titles.encode(_decode(movie_titles.numpy()))[movie_row.numpy()])
+        columns["rating"].append(chunk["user_rating"].numpy().astype(np.float32))
+        columns["timestamp"].append(chunk["timestamp"].numpy().astype(np.int64))
+    return {k: np.concatenate(v) for k, v in columns.items()}
 
 
 def read_tfds(tfds_name: str, data_dir: str | None = None) -> Interactions:
     """Loads ``{tfds_name}-ratings`` and ``{tfds_name}-movies``, downloading them if TFDS must.
 
+    Reads in chunks of ``TFDS_CHUNK_ROWS`` and keeps only integer codes, so 20M/25M ratings never
+    exist as Python strings; the vocabularies are those of :func:`from_strings`.
+
     Raises:
       DataError: when TFDS cannot get the data (no network), saying how to use local files.
     """
+    titles, users = _Vocabulary(), _Vocabulary()
     try:
-        ratings = _tfds_columns(
-            f"{tfds_name}-ratings", data_dir, ("user_id", "movie_title", "user_rating", "timestamp")
-        )
-        movies = _tfds_columns(f"{tfds_name}-movies", data_dir, ("movie_title",))
+        ratings = _encode_chunks(f"{tfds_name}-ratings", data_dir, titles, users)
+        movies = _load_tfds(f"{tfds_name}-movies", data_dir).map(lambda x: x["movie_title"])
+        for chunk in movies.batch(TFDS_CHUNK_ROWS):
+            titles.encode(_decode(chunk.numpy()))  # Every candidate movie, rated or not.
     except DataError:
         raise
     except Exception as e:  # TFDS raises many kinds (download, checksum, IO) for the same cause.
@@ -225,13 +359,15 @@ def read_tfds(tfds_name: str, data_dir: str | None = None) -> Interactions:
             f"TFDS could not load {tfds_name}-ratings/-movies ({type(e).__name__}: {str(e)[:200]}). "
             "Offline? Unpack the GroupLens archive and run with dataset.path=/path/to/folder"
         ) from e
-    decode = np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])
-    return from_strings(
-        decode(ratings["user_id"]).astype(str),
-        decode(ratings["movie_title"]).astype(str),
-        ratings["user_rating"],
-        ratings["timestamp"],
-        decode(movies["movie_title"]).astype(str),
+    user_vocab, user_remap = users.finish()
+    movie_vocab, movie_remap = titles.finish()
+    return Interactions(
+        user_vocab=user_vocab,
+        movie_vocab=movie_vocab,
+        user=user_remap[ratings["user"]],
+        movie=movie_remap[ratings["movie"]],
+        rating=ratings["rating"],
+        timestamp=ratings["timestamp"],
     )
 
 

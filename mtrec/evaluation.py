@@ -44,7 +44,8 @@ def evaluate(
     loss, RMSE and top-K accuracy come from the model's tasks, Recall/NDCG from the same embeddings.
     """
     t = cfg.trainer
-    candidates = model.index_candidates()
+    with model.distribute_strategy.scope():  # The index's variables live where the model's do.
+        candidates = model.index_candidates()
     results = rename(model.evaluate(ds, return_dict=True, verbose=0), prefix)
     ranked = ranking_metrics(model, candidates, heldout, seen if t.exclude_seen else None, t.ranking_k)
     results.update({f"{prefix}/{name}": value for name, value in ranked.items()})

@@ -17,16 +17,20 @@ def in_batch_softmax_loss(
     query_embeddings: tf.Tensor,
     candidate_embeddings: tf.Tensor,
     block_rows: int = 256,
+    positive_offset: tf.Tensor | int = 0,
     candidate_log_q: tf.Tensor | None = None,
 ) -> tf.Tensor:
-    """Sum over queries of ``logsumexp(q_i . C^T - log Q) - (q_i . c_i - log Q_i)``, exact gradients.
+    """Sum over queries of ``logsumexp(q_i . C^T - log Q) - (q_i . c_p - log Q_p)``, p = offset + i,
+    with exact gradients.
 
     Args:
       query_embeddings: [num_queries, dim] float32.
-      candidate_embeddings: [num_candidates, dim] float32, num_candidates >= num_queries; row i is
-        query i's positive, every other row a negative.
+      candidate_embeddings: [num_candidates, dim] float32, num_candidates >= offset + num_queries;
+        row ``positive_offset + i`` is query i's positive, every other row a negative.
       block_rows: queries scored at a time; [block_rows, num_candidates] is the largest
         intermediate.
+      positive_offset: where query 0's positive is (non-zero when the candidates are the
+        global batch gathered from every replica, see :func:`global_in_batch_softmax_loss`).
       candidate_log_q: optional [num_candidates] log of each candidate's sampling probability,
         subtracted from its logits (the logQ correction of in-batch negatives; TFRS's
         ``candidate_sampling_probability``). No gradient flows into it.
@@ -42,7 +46,8 @@ def in_batch_softmax_loss(
     @tf.custom_gradient
     def _loss(queries: tf.Tensor, candidates: tf.Tensor):
         num_queries = tf.shape(queries)[0]
-        rows = tf.minimum(num_queries, block_rows)
+        # At least 1: a replica may get no rows of an epoch's last batch (then num_blocks is 0).
+        rows = tf.maximum(tf.minimum(num_queries, block_rows), 1)
         num_blocks = (num_queries + rows - 1) // rows
 
         def body(b, total, d_queries, d_candidates):
@@ -50,7 +55,7 @@ def in_batch_softmax_loss(
             size = tf.minimum(rows, num_queries - start)
             q = queries[start : start + size]
             logits = tf.matmul(q, candidates, transpose_b=True) - log_q  # [size, num_candidates]
-            positives = tf.range(start, start + size)
+            positives = tf.range(start, start + size) + positive_offset
             # Fused softmax + cross-entropy: per-row losses and d(loss)/d(logits) in one kernel.
             losses, d_logits = tf.raw_ops.SparseSoftmaxCrossEntropyWithLogits(
                 features=logits, labels=positives
@@ -69,7 +74,8 @@ def in_batch_softmax_loss(
                 tf.zeros_like(candidates),
             ),
         )
-        d_queries = d_queries.concat()
+        # (Eager TensorArrays cannot concatenate zero blocks.)
+        d_queries = tf.cond(num_blocks > 0, d_queries.concat, lambda: tf.zeros_like(queries))
 
         def grad(upstream: tf.Tensor):
             return upstream * d_queries, upstream * d_candidates
@@ -77,3 +83,50 @@ def in_batch_softmax_loss(
         return total, grad
 
     return _loss(query_embeddings, candidate_embeddings)
+
+
+def global_in_batch_softmax_loss(
+    query_embeddings: tf.Tensor, candidate_embeddings: tf.Tensor, candidate_log_q: tf.Tensor | None = None
+) -> tf.Tensor:
+    """This replica's share of the in-batch softmax loss over the global batch.
+
+    Under a ``tf.distribute`` strategy with several replicas, each replica's queries are scored
+    against the candidates of every replica (gathered, with gradients flowing back to their
+    owners), so the negatives are those of the global batch, as on one device. The sum of the
+    replicas' returned values is the one-device loss of the global batch, and the sum of their
+    gradients (what the optimizer applies) its gradient. With one replica this is
+    :func:`in_batch_softmax_loss`.
+
+    Args:
+      query_embeddings: [per_replica_batch, dim] float32.
+      candidate_embeddings: [per_replica_batch, dim] float32; row i is query i's positive.
+      candidate_log_q: optional [per_replica_batch] logQ correction of each candidate.
+
+    Returns:
+      A scalar: the loss summed over this replica's queries.
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return in_batch_softmax_loss(query_embeddings, candidate_embeddings, candidate_log_q=candidate_log_q)
+    # Replicas may hold batches of different sizes (the last batch of an epoch).
+    sizes = context.all_gather(tf.shape(query_embeddings)[:1], axis=0)
+    offset = tf.reduce_sum(sizes[: context.replica_id_in_sync_group])
+    candidates = context.all_gather(candidate_embeddings, axis=0)
+    if candidate_log_q is not None:
+        candidate_log_q = context.all_gather(candidate_log_q, axis=0)
+    return in_batch_softmax_loss(
+        query_embeddings, candidates, positive_offset=offset, candidate_log_q=candidate_log_q
+    )
+
+
+def global_batch_size(local_batch_size: tf.Tensor) -> tf.Tensor:
+    """The batch size summed over every replica, as float32 (the local size without a strategy).
+
+    Exact where replicas get batches of different sizes (an epoch's last batch; some may be empty),
+    which ``num_replicas * local_batch_size`` is not.
+    """
+    local = tf.cast(local_batch_size, tf.float32)
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return local
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, local)

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from mtrec.losses import in_batch_softmax_loss
+from mtrec.losses import global_batch_size, global_in_batch_softmax_loss
 
 
 @dataclass(frozen=True)
@@ -146,10 +146,10 @@ class MultitaskModel(tfrs.models.Model):
             self.history_embedding = tf.keras.layers.Embedding(len(movie_vocab) + 1, embedding_dim)
             self.history_embedding.build(None)
 
-        # Summed, then divided by the number of labelled rows (see _rating_loss): the mean squared
-        # error over the rows whose rating is known, the tutorial's MSE when all of them are.
+        # Per-example (masked) squared errors, averaged in compute_loss over the labelled rows of the
+        # global batch: the tutorial's MSE when every rating is known and there is one replica.
         self.rating_task = tfrs.tasks.Ranking(
-            loss=tf.keras.losses.MeanSquaredError(reduction=tf.keras.losses.Reduction.SUM),
+            loss=tf.keras.losses.MeanSquaredError(reduction=tf.keras.losses.Reduction.NONE),
             metrics=[tf.keras.metrics.RootMeanSquaredError(name="rmse")],
         )
         # Top-K is scored against every movie by one brute-force pass over their embeddings,
@@ -157,7 +157,6 @@ class MultitaskModel(tfrs.models.Model):
         self.candidate_index = tfrs.layers.factorized_top_k.BruteForce(k=max(top_k))
         self.retrieval_task = tfrs.tasks.Retrieval(
             metrics=tfrs.metrics.FactorizedTopK(candidates=self.candidate_index, ks=list(top_k)),
-            temperature=options.temperature if options.temperature != 1.0 else None,
         )
         self.loss_tracker = tf.keras.metrics.Mean(name="loss")
         self.rating_loss_tracker = tf.keras.metrics.Mean(name="rating_loss")
@@ -167,7 +166,7 @@ class MultitaskModel(tfrs.models.Model):
         with tf.GradientTape() as tape:
             loss = self.compute_loss(features, training=True)
             if self.losses:
-                loss += tf.add_n(self.losses)
+                loss += tf.nn.scale_regularization_loss(tf.add_n(self.losses))
         variables = self.trainable_variables
         gradients = tape.gradient(loss, variables)
         # A skipped task's weights get no gradient at all (None), not a zero one.
@@ -252,17 +251,22 @@ class MultitaskModel(tfrs.models.Model):
         return user_embeddings, movie_embeddings, rating
 
     def _penalty(
-        self, features: dict[str, tf.Tensor], user_embeddings: tf.Tensor, movie_embeddings: tf.Tensor
-    ):
-        """Per-example L2 (Koren's SGD convention): each row's own parameters.
+        self,
+        features: dict[str, tf.Tensor],
+        user_embeddings: tf.Tensor,
+        movie_embeddings: tf.Tensor,
+        batch_size: tf.Tensor,
+        labelled: tf.Tensor,
+    ) -> tf.Tensor:
+        """Per-example L2 (Koren's SGD convention): each row's own parameters, this replica's share.
 
-        Shared embeddings are averaged over the batch (both tasks train them); the rating-only
-        biases and factors over the labelled rows, on the scale of the rating loss they regularise.
+        Shared embeddings are averaged over the global batch (both tasks train them); the rating-only
+        biases and factors over its labelled rows, on the scale of the rating loss they regularise.
         """
         o, penalty = self.options, tf.constant(0.0)
         if o.embedding_l2:
             squares = tf.reduce_sum(tf.square(user_embeddings)) + tf.reduce_sum(tf.square(movie_embeddings))
-            penalty += o.embedding_l2 * squares / tf.cast(tf.shape(user_embeddings)[0], tf.float32)
+            penalty += o.embedding_l2 * tf.math.divide_no_nan(squares, batch_size)
         learned_biases = o.biases and o.fixed_biases is None
         if o.rating_l2 and (learned_biases or o.rating_factors) and self.rating_weight > 0:
             users, movies = features["user"], features["movie"]
@@ -273,50 +277,56 @@ class MultitaskModel(tfrs.models.Model):
                 rating_params += [self.user_factors(users), self.movie_factors(movies)]
             squares = tf.add_n([tf.reduce_sum(tf.square(p), axis=1) for p in rating_params])  # [batch]
             mask = features.get("rating_mask", tf.ones_like(squares))
-            penalty += o.rating_l2 * tf.reduce_sum(mask * squares) / tf.maximum(tf.reduce_sum(mask), 1.0)
+            penalty += o.rating_l2 * tf.math.divide_no_nan(tf.reduce_sum(mask * squares), labelled)
         return penalty
 
     def compute_loss(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        """This replica's share of the weighted loss of the global batch.
+
+        Under a ``tf.distribute`` strategy every replica computes its share and the optimizer sums
+        the replicas' gradients: the rating loss is this replica's squared errors over the *global*
+        number of labelled rows (summed over the replicas: exact for uneven last batches), the
+        retrieval loss is summed over this replica's queries scored against the global batch's
+        candidates. With one replica both are the usual batch losses. The loss trackers get
+        share x replicas, so they report global-batch values however many replicas.
+        """
         user_embeddings = self.user_tower(features["user"])
         movie_embeddings = self.movie_tower(features["movie"])
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        batch_size = global_batch_size(tf.shape(user_embeddings)[0])
+        mask = features.get("rating_mask", tf.ones_like(features["rating"]))
+        labelled = global_batch_size(tf.reduce_sum(mask))  # summed over replicas, like the batch size
         # A task with weight 0 adds nothing to the gradients; skip it in training, but still
         # evaluate it, so every run reports every metric.
         total = tf.constant(0.0)
         if self.rating_weight > 0 or not training:
-            mask = features.get("rating_mask", tf.ones_like(features["rating"]))
             predictions = self.predict_rating(
                 user_embeddings, movie_embeddings, features["user"], features["movie"], training=training
             )
-            squared_error_sum = self.rating_task(
+            squared_errors = self.rating_task(  # [batch]; a masked row (weight 0) adds nothing
                 labels=features["rating"][:, None],
                 predictions=predictions,
                 sample_weight=mask,
                 compute_metrics=not training,
             )
-            # A masked row (mask 0) adds nothing: neither to the loss nor to its gradients.
-            rating_loss = squared_error_sum / tf.maximum(tf.reduce_sum(mask), 1.0)
-            self.rating_loss_tracker.update_state(rating_loss)
+            rating_loss = tf.math.divide_no_nan(tf.reduce_sum(squared_errors), labelled)
+            self.rating_loss_tracker.update_state(rating_loss * replicas)
             total += self.rating_weight * rating_loss
         retrieval_loss = None
-        log_q = None if self.movie_log_q is None else tf.gather(self.movie_log_q, features["movie"])
-        if training and self.retrieval_weight > 0:
-            # Same value and gradients as the task's loss (tested), without [batch, batch] tensors.
+        if self.retrieval_weight > 0 or not training:
+            # Same value and gradients as TFRS's task loss (tested), without [batch, batch] tensors.
+            log_q = None if self.movie_log_q is None else tf.gather(self.movie_log_q, features["movie"])
             queries = user_embeddings / self.options.temperature
-            retrieval_loss = in_batch_softmax_loss(queries, movie_embeddings, candidate_log_q=log_q)
-        elif not training:
-            retrieval_loss = self.retrieval_task(
-                user_embeddings,
-                movie_embeddings,
-                candidate_sampling_probability=None if log_q is None else tf.exp(log_q),
-                compute_metrics=True,
-                compute_batch_metrics=False,
-            )
+            retrieval_loss = global_in_batch_softmax_loss(queries, movie_embeddings, log_q)
+        if not training:
+            for metric in self.retrieval_task.factorized_metrics:
+                metric.update_state(user_embeddings, movie_embeddings)
         if retrieval_loss is not None:
             if self.retrieval_reduction == "mean":
-                retrieval_loss /= tf.cast(tf.shape(user_embeddings)[0], retrieval_loss.dtype)
-            self.retrieval_loss_tracker.update_state(retrieval_loss)
+                retrieval_loss = tf.math.divide_no_nan(retrieval_loss, batch_size)
+            self.retrieval_loss_tracker.update_state(retrieval_loss * replicas)
             total += self.retrieval_weight * retrieval_loss
         if training:
-            total += self._penalty(features, user_embeddings, movie_embeddings)
-        self.loss_tracker.update_state(total)
+            total += self._penalty(features, user_embeddings, movie_embeddings, batch_size, labelled)
+        self.loss_tracker.update_state(total * replicas)
         return total

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -24,8 +25,6 @@ logger = logging.getLogger("mtrec")
 
 def describe(model: MultitaskModel, split: Split) -> str:
     """One line on the built (untrained) model, for dry runs."""
-    batch = make_dataset(split.train, 2).take(1).get_single_element()
-    model(batch)  # Builds every layer's weights.
     return (
         f"model ok: {split.train.num_users} users, {split.train.num_movies} movies, "
         f"{len(split.train)} train / {len(split.test)} test rows, "
@@ -33,9 +32,34 @@ def describe(model: MultitaskModel, split: Split) -> str:
     )
 
 
+@functools.cache
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """The ``trainer.strategy`` of this process, created once (TF allows one multi-worker set-up).
+
+    ``mirrored`` replicates over every local GPU, else over every logical CPU device (one unless
+    they were split with ``tf.config.set_logical_device_configuration``). ``multi_worker`` reads
+    the cluster from ``TF_CONFIG``; without it, this process is a cluster of one.
+    """
+    if name == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
 def build_model(cfg: Config, split: Split) -> MultitaskModel:
-    """The configured model, compiled with the configured optimizer."""
+    """The configured model, compiled with the configured optimizer, in ``trainer.strategy``'s scope."""
     tf.keras.utils.set_random_seed(cfg.trainer.seed)
+    with make_strategy(cfg.trainer.strategy).scope():
+        model = _build_model(cfg, split)
+        # Creates the weights now, not inside the first (replicated) training step, so that one
+        # seed gives the same initial weights under every strategy.
+        model(make_dataset(split.train, 2).take(1).get_single_element())
+    return model
+
+
+def _build_model(cfg: Config, split: Split) -> MultitaskModel:
     m, train = cfg.model, split.train
     movie_log_q = None
     if m.logq_correction:
@@ -82,14 +106,35 @@ def build_model(cfg: Config, split: Split) -> MultitaskModel:
 
 def make_dataset(data: Interactions, batch_size: int, shuffle_seed: int | None = None) -> tf.data.Dataset:
     """Batches of {"user", "movie", "rating", "rating_mask"}; reshuffled every epoch when a seed is
-    given. ``rating_mask`` is 0 for a row whose rating the model must not learn from."""
+    given. ``rating_mask`` (only when ratings are masked) is 0 for a row whose rating the model
+    must not learn from.
+
+    The three columns are held once, as tensors. Shuffling draws a permutation of row numbers
+    each epoch (4 bytes a row) and gathers each batch from it, instead of a shuffle buffer that
+    holds every row as its own element (measured: +757 MB of peak RSS for 2M rows, ~380 bytes a row).
+    The permutations depend only on ``shuffle_seed`` and the epoch.
+    """
     columns = {"user": data.user, "movie": data.movie, "rating": data.rating}
     if data.labeled is not None:
         columns["rating_mask"] = data.rating_mask
-    ds = tf.data.Dataset.from_tensor_slices(columns)
-    if shuffle_seed is not None:
-        ds = ds.shuffle(len(data), seed=shuffle_seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    if shuffle_seed is None:
+        ds = tf.data.Dataset.from_tensor_slices(columns).batch(batch_size)
+    else:
+        tensors = {k: tf.constant(v) for k, v in columns.items()}
+        num_rows = len(data)
+        # A fresh [2] seed on each pass over the dataset, i.e. each epoch; reproducible by shuffle_seed.
+        epoch_seed = tf.data.Dataset.random(seed=shuffle_seed, rerandomize_each_iteration=True).batch(2)
+        ds = (
+            epoch_seed.take(1)
+            .flat_map(
+                lambda seed: tf.data.Dataset.from_tensor_slices(
+                    tf.random.experimental.stateless_shuffle(tf.range(num_rows), seed=seed)
+                )
+            )
+            .batch(batch_size)
+            .map(lambda rows: {k: tf.gather(v, rows) for k, v in tensors.items()})
+        )
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 class NonFiniteLossError(FloatingPointError):

@@ -76,7 +76,10 @@ def test_missing_file_and_folder(tmp_path: Path) -> None:
         data.read_grouplens(tmp_path / "ml")
     with pytest.raises(DataError, match="no such folder"):
         data.read_grouplens(tmp_path / "nope")
-    with pytest.raises(DataError, match="neither u.data"):
+    with pytest.raises(
+        DataError,
+        match=r"none of u\.data/u\.item \(ml-100k\), ratings\.dat/movies\.dat \(ml-1m\), ratings\.csv",
+    ):
         data.read_grouplens(FIXTURES)
 
 
@@ -138,3 +141,127 @@ def test_cache_stats_count_loads_and_hits() -> None:
     data.load_split(cfg)
     after = data.cache_stats()
     assert (after["loads"] - before["loads"], after["hits"] - before["hits"]) == (1, 1)
+
+
+def _rows(d: data.Interactions) -> set[tuple]:
+    return {
+        (d.user_vocab[u - 1], d.movie_vocab[m - 1], float(r), int(t))
+        for u, m, r, t in zip(d.user, d.movie, d.rating, d.timestamp)
+    }
+
+
+def test_grouplens_25m_csv_fixture_quoted_titles_half_stars_and_unrated_movies() -> None:
+    d = data.read_grouplens(FIXTURES / "ml-25m-mini")
+    assert len(d) == 5 and list(d.user_vocab) == ["1", "10", "2"]  # sorted as strings, like TFDS ids
+    assert list(d.movie_vocab) == sorted(
+        [
+            "Harbour Lights (1994)",
+            "Clockmaker, The (2003)",
+            '"Paper" Moon Over Dusk (1987)',
+            "Café Nocturne (2011)",
+            "Never Rated Either (1999)",
+        ]
+    )
+    assert _rows(d) == {
+        ("1", "Clockmaker, The (2003)", 3.5, 1112486027),
+        ("1", '"Paper" Moon Over Dusk (1987)', 4.0, 1112484676),
+        ("2", "Harbour Lights (1994)", 0.5, 974820889),
+        ("2", "Café Nocturne (2011)", 5.0, 974820691),
+        ("10", "Clockmaker, The (2003)", 2.5, 1527009436),
+    }
+    assert d.user.dtype == np.int32 and d.movie.dtype == np.int32 and d.rating.dtype == np.float32
+
+
+def test_grouplens_csv_encoding_matches_from_strings(tmp_path: Path) -> None:
+    """The vectorised CSV path gives the vocabularies and indices of the string path."""
+    rng = np.random.default_rng(0)
+    titles = [f'"Film {i}, The ({1950 + i})"' for i in range(30)]
+    movies = ["movieId,title,genres"] + [f"{100 + i},{t},Drama" for i, t in enumerate(titles)]
+    users, items = rng.integers(1, 200, 500), rng.integers(100, 130, 500)
+    ratings = ["userId,movieId,rating,timestamp"] + [
+        f"{u},{m},{(k % 10 + 1) / 2},{1_000_000 + k}" for k, (u, m) in enumerate(zip(users, items))
+    ]
+    (tmp_path / "movies.csv").write_text("\n".join(movies) + "\n")
+    (tmp_path / "ratings.csv").write_text("\n".join(ratings) + "\n")
+    got = data.read_grouplens(tmp_path)
+    plain = [t.strip('"') for t in titles]
+    want = data.from_strings(
+        users.astype(str),
+        np.array([plain[m - 100] for m in items]),
+        np.array([(k % 10 + 1) / 2 for k in range(500)]),
+        np.arange(1_000_000, 1_000_500),
+        np.array(plain),
+    )
+    for field in ("user_vocab", "movie_vocab", "user", "movie", "rating", "timestamp"):
+        np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)
+
+
+@pytest.mark.parametrize(
+    "file,line,message",
+    [
+        (
+            "ratings.csv",
+            "userId,movieId,rating\n",
+            r"ratings\.csv:1: expected the header userId,movieId,rating,",
+        ),
+        ("ratings.csv", "1,7,3.5,1112486027,9\n", r"ratings\.csv:3: expected 4 ','-separated fields, got 5"),
+        ("ratings.csv", "1,7,3.5\n", r"ratings\.csv:3: expected 4 ','-separated fields, got 3"),
+        ("ratings.csv", "1,7,four,1112486027\n", r"ratings\.csv:3: rating 'four' is not a number"),
+        ("ratings.csv", "1,99,4.0,1112486027\n", r"ratings\.csv:3: movie id '99' is not in the movies file"),
+        ("movies.csv", "x7,Odd (2001),Drama\n", r"movies\.csv:3: movieId 'x7' is not a number"),
+    ],
+)
+def test_grouplens_csv_bad_line_names_file_and_line(
+    tmp_path: Path, file: str, line: str, message: str
+) -> None:
+    shutil.copytree(FIXTURES / "ml-25m-mini", tmp_path / "ml")
+    lines = (tmp_path / "ml" / file).read_text(encoding="utf-8").splitlines(keepends=True)
+    if line.startswith(("userId", "movieId")):
+        lines[0] = line
+    else:
+        lines[2] = line
+    (tmp_path / "ml" / file).write_text("".join(lines), encoding="utf-8")
+    with pytest.raises(DataError, match=message):
+        data.read_grouplens(tmp_path / "ml")
+
+
+def test_grouplens_csv_missing_movies_file(tmp_path: Path) -> None:
+    shutil.copytree(FIXTURES / "ml-25m-mini", tmp_path / "ml")
+    (tmp_path / "ml" / "movies.csv").unlink()
+    with pytest.raises(DataError, match=r"movies\.csv: file not found"):
+        data.read_grouplens(tmp_path / "ml")
+
+
+@pytest.mark.parametrize("name", ["movielens/1m", "movielens/20m", "movielens/25m"])
+def test_tfds_bigger_movielens_chunked_equals_strings(name: str, monkeypatch) -> None:
+    """1M/20M/25M through TFDS (mocked), read in chunks of 7 rows: the same table as from_strings."""
+    import tensorflow_datasets as tfds
+
+    monkeypatch.setattr(data, "TFDS_CHUNK_ROWS", 7)
+    with tfds.testing.mock_data(num_examples=50):
+        got = data.read_tfds(name)
+        ratings = list(tfds.as_numpy(tfds.load(f"{name}-ratings", split="train")))
+        movies = list(tfds.as_numpy(tfds.load(f"{name}-movies", split="train")))
+    want = data.from_strings(
+        np.array([r["user_id"].decode() for r in ratings]),
+        np.array([r["movie_title"].decode() for r in ratings]),
+        np.array([r["user_rating"] for r in ratings]),
+        np.array([r["timestamp"] for r in ratings]),
+        np.array([m["movie_title"].decode() for m in movies]),
+    )
+    assert len(got) == 50
+    for field in ("user_vocab", "movie_vocab", "user", "movie", "rating", "timestamp"):
+        np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)
+
+
+@pytest.mark.parametrize(
+    "option,tfds_name", [("movielens_20m", "movielens/20m"), ("movielens_25m", "movielens/25m")]
+)
+def test_bigger_dataset_options_name_their_tfds_builders(option: str, tfds_name: str) -> None:
+    import tensorflow_datasets as tfds
+
+    cfg = compose_config(f"dataset={option}")
+    assert cfg.dataset.tfds_name == tfds_name and cfg.dataset.path is None
+    # TFDS's MovieLens builder has configs of exactly these names (a typo would fail here, offline).
+    configs = {f"movielens/{c.name}" for c in tfds.builder_cls("movielens").BUILDER_CONFIGS}
+    assert {f"{tfds_name}-ratings", f"{tfds_name}-movies"} <= configs

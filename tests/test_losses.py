@@ -71,3 +71,24 @@ def test_log_q_correction_matches_tfrs() -> None:
         tape.gradient(loss, [queries, candidates]), tape.gradient(expected, [queries, candidates])
     ):
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_positive_offset_picks_each_querys_positive_further_down() -> None:
+    rng = np.random.default_rng(3)
+    q, c = rng.normal(size=(3, 4)), rng.normal(size=(7, 4))
+    logits = q @ c.T
+    # Query i's positive is candidate 2 + i (a replica's rows inside the gathered global batch).
+    expected = sum(np.log(np.exp(logits[i]).sum()) - logits[i, 2 + i] for i in range(3))
+    got = in_batch_softmax_loss(tf.constant(q, tf.float32), tf.constant(c, tf.float32), 2, positive_offset=2)
+    assert float(got) == pytest.approx(expected, rel=1e-5)
+
+
+def test_no_queries_give_zero_loss_and_zero_gradients() -> None:
+    # A replica can get no rows of an epoch's last batch; the others still score its candidates.
+    q = tf.Variable(tf.zeros((0, 4)))
+    c = tf.Variable(tf.random.stateless_normal((3, 4), seed=(5, 6)))
+    with tf.GradientTape() as tape:
+        loss = in_batch_softmax_loss(q, c, block_rows=2)
+    d_q, d_c = tape.gradient(loss, [q, c])
+    assert float(loss) == 0.0 and d_q.shape == (0, 4)
+    np.testing.assert_array_equal(d_c.numpy(), np.zeros((3, 4)))

@@ -105,9 +105,9 @@ def test_early_stopping_restores_the_best_epoch(tmp_path: Path) -> None:
 def test_restored_weights_reproduce_the_best_validation_score(tmp_path: Path, monkeypatch) -> None:
     cfg, split = _prepared(
         "trainer.val_fraction=0.2",
-        "trainer.epochs=8",
+        "trainer.epochs=16",
         "trainer.early_stopping.metric=val/rmse",
-        "trainer.early_stopping.patience=8",
+        "trainer.early_stopping.patience=16",
         "optimizer=adam",
         "optimizer.lr=0.05",
         "model.embedding_dim=32",
