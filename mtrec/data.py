@@ -80,6 +80,14 @@ class Interactions:
         return self.labeled.astype(np.float32)
 
 
+def movies_by_user(data: Interactions) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's distinct movies as a ragged [num_users + 1, None] table (row 0, the
+    out-of-vocabulary user, empty): (movies int64 sorted within each row, row_splits int64)."""
+    pairs = np.unique(np.stack([data.user, data.movie], axis=1).astype(np.int64), axis=0)
+    row_lengths = np.bincount(pairs[:, 0], minlength=data.num_users + 1)
+    return pairs[:, 1], np.concatenate([[0], np.cumsum(row_lengths)]).astype(np.int64)
+
+
 @dataclass(frozen=True)
 class Split:
     """``train`` fits the model, ``val`` (optional, carved out of the training rows) selects the

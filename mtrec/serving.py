@@ -69,6 +69,8 @@ class ServingModule(tf.Module):
         """
         import tensorflow_recommenders as tfrs  # Only exporting needs TFRS (and tf-keras).
 
+        from mtrec.data import movies_by_user
+
         super().__init__(name="mtrec_serving")
         num_users, num_movies = train.num_users, train.num_movies
         self.num_movies = num_movies
@@ -93,10 +95,9 @@ class ServingModule(tf.Module):
         self.movie_titles = _constant(np.concatenate([[""], train.movie_vocab]).astype(str))
 
         # Each user's distinct training movies: a ragged [num_users + 1, None] table, row 0 empty.
-        pairs = np.unique(np.stack([train.user, train.movie], axis=1).astype(np.int64), axis=0)
-        self.seen_movies = _constant(pairs[:, 1].astype(np.int32))
-        row_lengths = np.bincount(pairs[:, 0], minlength=num_users + 1)
-        self.seen_row_splits = _constant(np.concatenate([[0], np.cumsum(row_lengths)]).astype(np.int64))
+        seen_movies, seen_row_splits = movies_by_user(train)
+        self.seen_movies = _constant(seen_movies.astype(np.int32))
+        self.seen_row_splits = _constant(seen_row_splits)
 
         ids = tf.range(1, num_movies + 1)
         self.index = tfrs.layers.factorized_top_k.BruteForce(k=num_movies)

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from mtrec.baselines import compute_baselines, fit_biases, labelled
 from mtrec.config import Config
-from mtrec.data import Interactions, Split
+from mtrec.data import Interactions, Split, movies_by_user
 from mtrec.evaluation import SeenMovies, evaluate, rename
 from mtrec.model import ModelOptions, MultitaskModel
 
@@ -68,9 +68,7 @@ def _build_model(cfg: Config, split: Split) -> MultitaskModel:
     labeled = train.rating if train.labeled is None else train.rating[train.labeled]
     user_history = None
     if m.user_history:
-        pairs = np.unique(np.stack([train.user, train.movie], axis=1).astype(np.int64), axis=0)
-        row_lengths = np.bincount(pairs[:, 0], minlength=train.num_users + 1)
-        user_history = (pairs[:, 1], np.concatenate([[0], np.cumsum(row_lengths)]))
+        user_history = movies_by_user(train)
     options = ModelOptions(
         biases=m.biases,
         global_mean=float(labeled.mean()),
