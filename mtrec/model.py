@@ -230,6 +230,15 @@ class MultitaskModel(tfrs.models.Model):
             rating += tf.reduce_sum(self.user_factors(users) * self.movie_factors(movies), 1, keepdims=True)
         return rating
 
+    def rating_head_weights(self) -> list[tf.Variable]:
+        """Every variable ``predict_rating`` reads besides the two embeddings (what an export keeps)."""
+        weights = list(self.rating_model.weights)
+        if self.options.biases:
+            weights += [self.global_bias, *self.user_bias.weights, *self.movie_bias.weights]
+        if self.options.rating_factors:
+            weights += [*self.user_factors.weights, *self.movie_factors.weights]
+        return weights
+
     def user_tower(self, users: tf.Tensor) -> tf.Tensor:
         """[batch] user indices -> [batch, dim] query embeddings (shared by both tasks)."""
         embeddings = self.user_embedding(users)

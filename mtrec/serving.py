@@ -63,23 +63,27 @@ class ServingModule(tf.Module):
     def __init__(self, model: MultitaskModel, train: Interactions) -> None:
         """Snapshots a trained model for serving.
 
+        Only tensors are kept, not the Keras model: the lookups become hash tables, the towers
+        their output for every id, the rating head its variables. Saving then skips Keras's own
+        serialization of every layer (seconds per export).
+
         Args:
           model: the trained model (its embedding tables built).
           train: the rows it was trained on: they define the known ids and each user's seen movies.
         """
-        import tensorflow_recommenders as tfrs  # Only exporting needs TFRS (and tf-keras).
-
         from mtrec.data import movies_by_user
 
         super().__init__(name="mtrec_serving")
         num_users, num_movies = train.num_users, train.num_movies
         self.num_movies = num_movies
-        self.user_lookup = model.user_lookup
-        self.movie_lookup = model.movie_lookup
-        self.user_embedding = model.user_tower
-        self.movie_embedding = model.movie_tower
-        # The whole model is tracked for its rating head (MLP, and biases/factors when configured).
-        self.model = model
+        # Index i + 1 for vocabulary entry i, 0 (out of vocabulary) for anything else: the model's
+        # StringLookup layers, as tables.
+        self.user_lookup = _lookup_table(train.user_vocab)
+        self.movie_lookup = _lookup_table(train.movie_vocab)
+        # The rating head's weights (and biases/factors when configured), called through the model's
+        # own method; tracked here as variables only.
+        self._predict_rating = model.predict_rating
+        self.head_variables = model.rating_head_weights()
 
         user_counts = np.bincount(train.user, minlength=num_users + 1)
         movie_counts = np.bincount(train.movie, minlength=num_movies + 1)
@@ -88,6 +92,8 @@ class ServingModule(tf.Module):
         self.movie_known = _constant(movie_counts > 0)
         all_users = model.user_tower(tf.range(num_users + 1)).numpy()
         all_movies = model.movie_tower(tf.range(num_movies + 1)).numpy()
+        self.user_embeddings = _constant(all_users)
+        self.movie_embeddings = _constant(all_movies)
         self.cold_user = _constant(_mean_trained_row(all_users, user_counts))
         self.cold_movie = _constant(_mean_trained_row(all_movies, movie_counts))
         # Row i is index i of the lookups; row 0 (out of vocabulary) is "".
@@ -99,17 +105,18 @@ class ServingModule(tf.Module):
         self.seen_movies = _constant(seen_movies.astype(np.int32))
         self.seen_row_splits = _constant(seen_row_splits)
 
-        ids = tf.range(1, num_movies + 1)
-        self.index = tfrs.layers.factorized_top_k.BruteForce(k=num_movies)
-        self.index.index(model.movie_tower(ids), identifiers=ids)
-
     def _embed(
-        self, ids: tf.Tensor, lookup: Any, embedding: Any, known_table: tf.Variable, cold: tf.Variable
+        self,
+        ids: tf.Tensor,
+        lookup: Any,
+        embeddings: tf.Variable,
+        known_table: tf.Variable,
+        cold: tf.Variable,
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """[n] strings -> [n] indices, [n, dim] embeddings (cold-start rows for unknown ids), [n] known."""
-        index = tf.cast(lookup(ids), tf.int32)
+        index = lookup.lookup(ids)
         known = tf.gather(known_table, index)
-        return index, tf.where(known[:, None], embedding(index), cold[None, :]), known
+        return index, tf.where(known[:, None], tf.gather(embeddings, index), cold[None, :]), known
 
     @tf.function(
         input_signature=[
@@ -120,15 +127,15 @@ class ServingModule(tf.Module):
     def predict(self, user_id: tf.Tensor, movie_title: tf.Tensor) -> dict[str, tf.Tensor]:
         """Predicted ratings of [n] (user id, movie title) pairs."""
         user_index, users, user_known = self._embed(
-            user_id, self.user_lookup, self.user_embedding, self.user_known, self.cold_user
+            user_id, self.user_lookup, self.user_embeddings, self.user_known, self.cold_user
         )
         movie_index, movies, movie_known = self._embed(
-            movie_title, self.movie_lookup, self.movie_embedding, self.movie_known, self.cold_movie
+            movie_title, self.movie_lookup, self.movie_embeddings, self.movie_known, self.cold_movie
         )
         # Unknown ids use the out-of-vocabulary row 0 of any bias or factor table (bias 0).
         user_index = tf.where(user_known, user_index, 0)
         movie_index = tf.where(movie_known, movie_index, 0)
-        rating = self.model.predict_rating(users, movies, user_index, movie_index)[:, 0]
+        rating = self._predict_rating(users, movies, user_index, movie_index)[:, 0]
         return {"rating": rating, "user_known": user_known, "movie_known": movie_known}
 
     @tf.function(
@@ -141,20 +148,29 @@ class ServingModule(tf.Module):
     def recommend(self, user_id: tf.Tensor, k: tf.Tensor, exclude_seen: tf.Tensor) -> dict[str, tf.Tensor]:
         """The ``k`` best-scoring movies for each of [n] user ids."""
         index, users, user_known = self._embed(
-            user_id, self.user_lookup, self.user_embedding, self.user_known, self.cold_user
+            user_id, self.user_lookup, self.user_embeddings, self.user_known, self.cold_user
         )
         k = tf.clip_by_value(k, 1, self.num_movies)
         seen = tf.gather(tf.RaggedTensor.from_row_splits(self.seen_movies, self.seen_row_splits), index)
         # Over-fetch by the most movies any of these users has seen, so k remain after removing them.
         most_seen = tf.cast(tf.reduce_max(tf.concat([seen.row_lengths(), [0]], axis=0)), tf.int32)
         fetch = tf.minimum(k + tf.where(exclude_seen, most_seen, 0), self.num_movies)
-        scores, ids = self.index(users, k=fetch)
+        # Brute force over every movie (row 0, out of vocabulary, excluded): ids are 1-based indices.
+        scores, ids = tf.math.top_k(tf.matmul(users, self.movie_embeddings[1:], transpose_b=True), k=fetch)
+        ids += 1
         is_seen = tf.logical_and(exclude_seen, _is_member(ids, seen, self.num_movies))
         scores = tf.where(is_seen, tf.constant(-np.inf, tf.float32), scores)
         scores, order = tf.math.top_k(scores, k=k)  # Stable: unseen movies keep the index's order.
         padding = tf.gather(is_seen, order, batch_dims=1)  # Seen movies that still made the top k.
         ids = tf.where(padding, 0, tf.gather(ids, order, batch_dims=1))
         return {"titles": tf.gather(self.movie_titles, ids), "scores": scores, "user_known": user_known}
+
+
+def _lookup_table(vocab: np.ndarray) -> tf.lookup.StaticHashTable:
+    """String id -> int32 index: ``vocab[i]`` -> i + 1, anything else -> 0."""
+    keys = tf.constant(np.asarray(vocab).astype(str))
+    values = tf.range(1, len(vocab) + 1, dtype=tf.int32)
+    return tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(keys, values), default_value=0)
 
 
 def _constant(value: np.ndarray) -> tf.Variable:
