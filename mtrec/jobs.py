@@ -11,6 +11,7 @@ import logging
 import math
 import os
 import sys
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,7 +134,9 @@ def _train_tracked(
         parent_run_id=parent_run_id,
     ) as run:
         hits_before = data.cache_stats()["hits"]
+        started = time.perf_counter()
         split = get_split()
+        times = {"time/data_seconds": time.perf_counter() - started}  # ~0 when already prepared
         cache = data.cache_stats()
         run.set_tags(
             {
@@ -141,8 +144,10 @@ def _train_tracked(
                 "mtrec.data_loads_in_process": str(cache["loads"]),
             }
         )
+        started = time.perf_counter()
         from mtrec import train  # TensorFlow loads only once the config and data are known good.
 
+        times["time/import_seconds"] = time.perf_counter() - started  # the first job of a process only
         ctx.output_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(cast(object, cfg), ctx.output_dir / "config.yaml", resolve=True)
         export_dir = ctx.output_dir / "export" if run.run_id and cfg.tracking.log_model else None
@@ -150,7 +155,11 @@ def _train_tracked(
         if export_dir is not None:
             from mtrec import pyfunc
 
+            started = time.perf_counter()
             pyfunc.log_model(export_dir)
+            times["time/log_model_seconds"] = time.perf_counter() - started
+        run.log_metrics(times)
+        metrics |= times
         if cfg.tracking.log_artifacts:
             tracking.log_artifacts(run, ctx.output_dir)
     log.info(report.format_metrics(name, metrics))

@@ -266,7 +266,13 @@ def train_and_evaluate(
         if t.verbose:
             logger.info(f"restored the weights of epoch {stopper.best_epoch + 1} (best {es.metric})")
     end = time.perf_counter()
+    if export_dir is not None:
+        from mtrec.serving import export_model
 
+        export_model(model, split.train, export_dir)
+        results["time/export_seconds"] = time.perf_counter() - end
+
+    results["time/build_seconds"] = fit_start - start
     results["time/fit_seconds"] = eval_start - fit_start
     results["time/evaluate_seconds"] = end - eval_start
     results["time/total_seconds"] = end - start
@@ -276,8 +282,4 @@ def train_and_evaluate(
     partial = output_dir / "metrics.json.partial"
     partial.write_text(json.dumps({"test": results, "train_history": epoch_logger.history}, indent=2))
     partial.replace(output_dir / "metrics.json")
-    if export_dir is not None:
-        from mtrec.serving import export_model
-
-        export_model(model, split.train, export_dir)
     return results
