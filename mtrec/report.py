@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 
 from mtrec.tracking import RUN_STATUS_FINISHED
@@ -121,13 +122,26 @@ class Sweep:
         return self.runs[column] if column in self.runs else pd.Series(math.nan, index=self.runs.index)
 
     def baselines(self) -> dict[str, float]:
-        """Baseline metrics, from the first job that has them (all jobs of a split share them)."""
-        columns = [c for c in self.runs.columns if c.startswith("metrics.baseline/")]
+        """Baseline metrics shared by every job that has them (jobs on one split share them)."""
         return {
-            c.removeprefix("metrics."): float(self.runs[c].dropna().iloc[0])
-            for c in columns
-            if self.runs[c].notna().any()
+            c.removeprefix("metrics."): float(values.iloc[0])
+            for c, values in self._baseline_columns().items()
+            if np.allclose(values, values.iloc[0], rtol=1e-9, atol=0)
         }
+
+    def varying_baselines(self) -> list[str]:
+        """Baseline metrics that differ between jobs (their splits differ: dataset, seed, fraction
+        of rating labels...); reports show these per job, not as one reference value."""
+        shared = self.baselines()
+        return [
+            c.removeprefix("metrics.")
+            for c in self._baseline_columns()
+            if c.removeprefix("metrics.") not in shared
+        ]
+
+    def _baseline_columns(self) -> dict[str, pd.Series]:
+        columns = [c for c in self.runs.columns if c.startswith("metrics.baseline/")]
+        return {c: self.runs[c].dropna() for c in columns if self.runs[c].notna().any()}
 
 
 def _to_sweep(runs: pd.DataFrame, title: str, with_histories: bool) -> Sweep:
@@ -208,6 +222,8 @@ def summary_table(
         table[key] = sweep.runs.get(f"params.{key}")
     for name in names:
         table[name] = sweep.metric(name)
+    for name in sweep.varying_baselines():
+        table[name] = sweep.metric(name)  # this job's own split's baseline
     table["train_seconds"] = sweep.metric("time/fit_seconds")
     table["status"] = sweep.runs["status"]
     table["pareto"] = ["yes" if x else "" for x in on_front]

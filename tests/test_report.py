@@ -96,6 +96,18 @@ def test_summary_table_rows_columns_and_flags() -> None:
     assert list(ordered["job"][:4]) == ["j1", "j2", "j0", "j3"]
 
 
+def test_a_baseline_that_differs_between_jobs_is_shown_per_job() -> None:
+    # Jobs on different splits (here: a different fraction of rating labels) have their own baselines.
+    runs = _sweep().runs.copy()
+    runs["metrics.baseline/global_mean/rmse"] = [1.13, 1.20, 1.13, math.nan]
+    sweep = report._to_sweep(runs.drop(columns=["job"]), "sweep s", with_histories=False)
+    assert sweep.baselines() == {"baseline/popularity/top_100_accuracy": 0.3}
+    assert sweep.varying_baselines() == ["baseline/global_mean/rmse"]
+    table = report.summary_table(sweep, PARETO)
+    assert list(table["job"]) == ["j0", "j1", "j2", "j3", "baseline: popularity"]
+    assert list(table["baseline/global_mean/rmse"][:3]) == [1.13, 1.20, 1.13]
+
+
 def test_summary_markdown_lists_pareto_set_and_failures() -> None:
     text = report.summary_markdown(_sweep(), PARETO)
     assert text.startswith("# sweep s\n")
