@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from mtrec.data import Interactions, Split
+from mtrec.interactions import Interactions, Split
 
 
 def popularity_top_k_accuracy(split: Split, ks: Sequence[int]) -> dict[int, float]:

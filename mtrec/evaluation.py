@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from mtrec.config import Config
-from mtrec.data import Interactions
+from mtrec.interactions import Interactions
 from mtrec.model import MultitaskModel
 from mtrec.ranking import SeenMovies, rank_users, recall_ndcg
 

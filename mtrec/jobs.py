@@ -21,7 +21,7 @@ from omegaconf import OmegaConf
 
 from mtrec import data, report, sweeps, tracking
 from mtrec.config import Config, ConfigError
-from mtrec.data import Split
+from mtrec.interactions import DataError, Split
 
 log = logging.getLogger("mtrec")
 Objective = float | tuple[float, ...] | None
@@ -81,7 +81,7 @@ def run_job(cfg: Config, ctx: JobContext) -> Objective:
         return _run_sweep_job(cfg, ctx)
     try:
         split = data.prepare(cfg)
-    except (ConfigError, data.DataError) as e:
+    except (ConfigError, DataError) as e:
         _exit_with_error(e)
     try:
         metrics = _train_tracked(cfg, ctx, lambda: split)
@@ -98,7 +98,7 @@ def _exit_with_error(error: Exception) -> NoReturn:
 def _dry_run(cfg: Config) -> None:
     try:
         split = data.prepare(cfg)
-    except (ConfigError, data.DataError) as e:
+    except (ConfigError, DataError) as e:
         _exit_with_error(e)
     from mtrec import train  # TensorFlow loads only once the config and data are known good.
 

@@ -41,7 +41,7 @@ import tensorflow as tf
 import mtrec
 
 if TYPE_CHECKING:  # Loading an export must not need Hydra, TFRS or Keras; only exporting does.
-    from mtrec.data import Interactions
+    from mtrec.interactions import Interactions
     from mtrec.model import MultitaskModel
 
 FORMAT_VERSION = 1
@@ -71,7 +71,7 @@ class ServingModule(tf.Module):
           model: the trained model (its embedding tables built).
           train: the rows it was trained on: they define the known ids and each user's seen movies.
         """
-        from mtrec.data import movies_by_user
+        from mtrec.interactions import movies_by_user
 
         super().__init__(name="mtrec_serving")
         num_users, num_movies = train.num_users, train.num_movies

@@ -15,8 +15,8 @@ import tensorflow as tf
 
 from mtrec.baselines import compute_baselines, fit_biases, labelled
 from mtrec.config import Config
-from mtrec.data import Interactions, Split, movies_by_user
 from mtrec.evaluation import SeenMovies, evaluate, rename
+from mtrec.interactions import Interactions, Split, movies_by_user
 from mtrec.model import ModelOptions, MultitaskModel
 
 LogFn = Callable[[Mapping[str, float], int | None], None]

@@ -10,7 +10,7 @@ import pytest
 
 from mtrec import baselines, report
 from mtrec.config import ParetoObjective
-from mtrec.data import Interactions, Split
+from mtrec.interactions import Interactions, Split
 
 MIN_MAX = ("min", "max")
 PARETO = [ParetoObjective("test/rmse", "min"), ParetoObjective("test/top_100_accuracy", "max")]

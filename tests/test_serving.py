@@ -19,8 +19,10 @@ import pytest
 import tensorflow as tf
 
 from mtrec import predict, pyfunc, serving, train
-from mtrec.data import Split, make_synthetic, random_split
+from mtrec.data import random_split
+from mtrec.interactions import Split
 from mtrec.model import MultitaskModel
+from mtrec.sources import make_synthetic
 from tests.conftest import compose_config
 
 K = 5

@@ -9,7 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from mtrec import data
+from mtrec import sources
+from mtrec.interactions import Interactions
 from mtrec.train import make_dataset
 from tests.conftest import REPO
 
@@ -19,9 +20,9 @@ def _epoch(ds) -> np.ndarray:
 
 
 def test_shuffled_epochs_cover_every_row_once_and_reshuffle_reproducibly() -> None:
-    d = data.make_synthetic(20, 10, 1000, 4, seed=0)
+    d = sources.make_synthetic(20, 10, 1000, 4, seed=0)
     # Row numbers as ratings, so each batch shows which rows it gathered.
-    rows = data.Interactions(d.user_vocab, d.movie_vocab, d.user, d.movie, np.arange(1000.0), d.timestamp)
+    rows = Interactions(d.user_vocab, d.movie_vocab, d.user, d.movie, np.arange(1000.0), d.timestamp)
     ds = make_dataset(rows, 64, shuffle_seed=5)
     batches = list(ds)
     assert [len(b["rating"]) for b in batches] == [64] * 15 + [40]
@@ -39,16 +40,16 @@ def test_shuffled_epochs_cover_every_row_once_and_reshuffle_reproducibly() -> No
 
 
 def test_unshuffled_batches_keep_row_order() -> None:
-    d = data.make_synthetic(20, 10, 100, 4, seed=0)
+    d = sources.make_synthetic(20, 10, 100, 4, seed=0)
     np.testing.assert_array_equal(_epoch(make_dataset(d, 32)), d.rating)
 
 
 RSS_SCRIPT = r"""
 import resource, sys
 import mtrec
-from mtrec import data
+from mtrec import sources
 from mtrec.train import make_dataset
-rows = data.make_synthetic(3000, 5000, 2_000_000, 8, seed=1)
+rows = sources.make_synthetic(3000, 5000, 2_000_000, 8, seed=1)
 ds = make_dataset(rows, 8192, shuffle_seed=1)
 next(iter(ds))  # TensorFlow and the pipeline started: the baseline.
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -16,16 +16,17 @@ from mtrec import data
 from mtrec import train as train_module
 from mtrec.config import Config, ConfigError, validate
 from mtrec.evaluation import evaluate
+from mtrec.interactions import Interactions, Split
 from mtrec.train import build_model, make_dataset, train_and_evaluate
 from tests.conftest import compose_config
 
 
-def _prepared(*overrides: str) -> tuple[Config, data.Split]:
+def _prepared(*overrides: str) -> tuple[Config, Split]:
     cfg = OmegaConf.to_object(compose_config("experiment=smoke", "tracking=none", *overrides))
     return cfg, data.prepare(cfg)
 
 
-def _rows(d: data.Interactions) -> set[int]:
+def _rows(d: Interactions) -> set[int]:
     """Row identities: synthetic timestamps number the generated rows 0..n-1."""
     assert len(set(d.timestamp.tolist())) == len(d)
     return set(d.timestamp.tolist())
@@ -178,10 +179,10 @@ def test_rating_baselines_see_only_the_labelled_ratings() -> None:
     _, split = _prepared("dataset.rating_fraction=0.2")
     labelled = split.train.take(np.flatnonzero(split.train.labeled))
     masked = compute_baselines(split, [10])
-    only_labelled = compute_baselines(data.Split(labelled, split.test), [10])
+    only_labelled = compute_baselines(Split(labelled, split.test), [10])
     assert masked["baseline/global_mean/rmse"] == only_labelled["baseline/global_mean/rmse"]
     assert masked["baseline/bias/rmse"] == only_labelled["baseline/bias/rmse"]
     # Popularity still counts every training row: retrieval data is not masked.
-    full = compute_baselines(data.Split(replace(split.train, labeled=None), split.test), [10])
+    full = compute_baselines(Split(replace(split.train, labeled=None), split.test), [10])
     assert masked["baseline/popularity/top_10_accuracy"] == full["baseline/popularity/top_10_accuracy"]
     assert masked["baseline/global_mean/rmse"] != full["baseline/global_mean/rmse"]
