@@ -1,3 +1,3 @@
-from mtrec.cli import run
+from mtrec.cli import main
 
-run()
+main()

@@ -6,10 +6,7 @@ without Hydra. Only this module knows about ``hydra.main``.
 
 from __future__ import annotations
 
-import atexit
 import logging
-import os
-import sys
 from pathlib import Path
 
 import hydra
@@ -36,26 +33,3 @@ def main(cfg: Config) -> Objective:
     )
     return run_job(cfg, ctx)
 
-
-def run() -> None:
-    """The ``mtrec`` command: :func:`main`, then an exit that skips tearing down every module.
-
-    Once the work is done and every run closed, Python's finalisation of TensorFlow's and MLflow's
-    modules still takes ~2 s here (measured: 1.4 s for TensorFlow, 0.8 s for MLflow), once per
-    process and per sweep. Exit handlers still run and output is flushed; only that teardown is
-    skipped. An uncaught exception exits the usual way, with its traceback.
-    """
-    code: str | int | None = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code
-    if code is None:
-        code = 0
-    elif not isinstance(code, int):
-        print(code, file=sys.stderr)
-        code = 1
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
