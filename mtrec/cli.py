@@ -32,4 +32,3 @@ def main(cfg: Config) -> Objective:
         job_num=hc.job.num if multirun else None,
     )
     return run_job(cfg, ctx)
-
