@@ -74,8 +74,13 @@ class Interactions:
 def movies_by_user(data: Interactions) -> tuple[np.ndarray, np.ndarray]:
     """Each user's distinct movies as a ragged [num_users + 1, None] table (row 0, the
     out-of-vocabulary user, empty): (movies int64 sorted within each row, row_splits int64)."""
-    pairs = np.unique(np.stack([data.user, data.movie], axis=1).astype(np.int64), axis=0)
-    row_lengths = np.bincount(pairs[:, 0], minlength=data.num_users + 1)
+    return group_by_user(data.user, data.movie, data.num_users)
+
+
+def group_by_user(users: np.ndarray, movies: np.ndarray, num_users: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`movies_by_user` of any [n] user and movie indices (1-based, users <= num_users)."""
+    pairs = np.unique(np.stack([users, movies], axis=1).astype(np.int64), axis=0)
+    row_lengths = np.bincount(pairs[:, 0], minlength=num_users + 1)
     return pairs[:, 1], np.concatenate([[0], np.cumsum(row_lengths)]).astype(np.int64)
 
 

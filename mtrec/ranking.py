@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mtrec.interactions import group_by_user
+
 
 def recall_ndcg(top: np.ndarray, relevant: Sequence[set[int]], ks: Sequence[int]) -> dict[str, float]:
     """Mean Recall@K and NDCG@K over users.
@@ -51,20 +53,19 @@ def recall_ndcg(top: np.ndarray, relevant: Sequence[set[int]], ks: Sequence[int]
 
 
 class SeenMovies:
-    """Each user's movies, grouped once (vectorised: a CSR table, no per-row Python objects)."""
+    """Each user's distinct movies, grouped once (a CSR table: no per-row Python objects)."""
 
     def __init__(self, users: np.ndarray, movies: np.ndarray) -> None:
-        order = np.argsort(users, kind="stable")
-        self._movies = np.asarray(movies)[order]
-        self.users, starts = np.unique(np.asarray(users)[order], return_index=True)
-        self._bounds = dict(
-            zip(self.users.tolist(), zip(starts.tolist(), [*starts[1:].tolist(), len(order)]))
-        )
+        users = np.asarray(users)
+        self._movies, self._row_splits = group_by_user(users, np.asarray(movies), int(users.max(initial=0)))
+        self.users = np.flatnonzero(np.diff(self._row_splits))  # those with at least one movie
 
-    def of(self, user: int) -> np.ndarray:
-        """The user's movies (with repeats if a pair repeats); empty for an unknown user."""
-        start, end = self._bounds.get(int(user), (0, 0))
-        return self._movies[start:end]
+    def of(self, user: int | np.integer) -> np.ndarray:
+        """The user's distinct movies, sorted; empty for an unknown user."""
+        user = int(user)
+        if not 0 <= user < len(self._row_splits) - 1:
+            return self._movies[:0]
+        return self._movies[self._row_splits[user] : self._row_splits[user + 1]]
 
 
 def rank_users(
