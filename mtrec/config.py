@@ -71,6 +71,9 @@ class ModelConfig:
     logq_correction: bool = False
     # Add SVD++-style implicit feedback (the user's training movies) to the user tower.
     user_history: bool = False
+    # Add a learned projection of the MovieLens side features (genres, release decade; user gender,
+    # age, occupation where the dataset has them) to the movie and user towers.
+    side_features: bool = False
 
 
 @dataclass
@@ -114,6 +117,9 @@ class TrainerConfig:
     # Share of the training rows held out as a validation split (0: none, the tutorial's setup).
     val_fraction: float = 0.0
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    # After early stopping has chosen the epoch count on validation, train a fresh model (same seed)
+    # on training + validation rows for that many epochs; test evaluates the refitted model.
+    refit: bool = False
     verbose: bool = True
     # tf.distribute strategy: "default" (one device), "mirrored" (local GPUs, or logical CPUs),
     # "multi_worker" (the cluster in TF_CONFIG). batch_size is the global batch, over all replicas.
@@ -273,6 +279,12 @@ def validate(cfg: Config) -> None:
         _require(es.goal in GOALS, "trainer.early_stopping.goal", f"one of {GOALS}", es.goal)
         _require(es.patience >= 0, "trainer.early_stopping.patience", ">= 0", es.patience)
         _require(es.min_delta >= 0, "trainer.early_stopping.min_delta", ">= 0", es.min_delta)
+    _require(
+        not t.refit or es.metric is not None,
+        "trainer.refit",
+        "false unless trainer.early_stopping.metric is set (it refits for the selected epochs)",
+        t.refit,
+    )
 
     known = metric_names("test", t.top_k, t.ranking_k)
     if t.val_fraction > 0:  # Searches should select on these, never on test.
@@ -292,8 +304,14 @@ def metric_names(prefix: str, top_k: list[int], ranking_k: list[int]) -> list[st
     return [f"{prefix}/{name}" for name in names]
 
 
-def validate_against_data(cfg: Config, num_movies: int) -> None:
+def validate_against_data(cfg: Config, num_movies: int, has_side_features: bool = True) -> None:
     """Checks the rules that need the loaded dataset (still before any TensorFlow work)."""
+    _require(
+        has_side_features or not cfg.model.side_features,
+        "model.side_features",
+        f"false: dataset {cfg.dataset.name} has no user or movie features",
+        cfg.model.side_features,
+    )
     for key in ("top_k", "ranking_k"):
         for i, k in enumerate(getattr(cfg.trainer, key)):
             _require(

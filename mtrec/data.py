@@ -86,5 +86,8 @@ def prepare(cfg: Config) -> Split:
     # labels as training: tuning never uses ratings that the experiment pretends are unknown.
     train = mask_ratings(split.train, cfg.dataset.rating_fraction, cfg.trainer.seed)
     split = carve_validation(Split(train, split.test), cfg.trainer.val_fraction, cfg.dataset.split_seed)
-    validate_against_data(cfg, split.train.num_movies)
+    train = split.train
+    validate_against_data(
+        cfg, train.num_movies, train.user_features is not None or train.movie_features is not None
+    )
     return split

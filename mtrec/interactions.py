@@ -30,6 +30,9 @@ class Interactions:
       timestamp: [n] int64 Unix seconds.
       labeled: [n] bool, whether the row's rating is known to the model (see
         :func:`mask_ratings`); None means every rating is.
+      user_features: [num_users + 1, F] float32 side features of each user (row 0, the
+        out-of-vocabulary id, zeros; see :mod:`mtrec.features`); None when the source has none.
+      movie_features: [num_movies + 1, F] float32 side features of each movie, likewise.
     """
 
     user_vocab: np.ndarray
@@ -39,6 +42,8 @@ class Interactions:
     rating: np.ndarray
     timestamp: np.ndarray
     labeled: np.ndarray | None = None
+    user_features: np.ndarray | None = None
+    movie_features: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.rating)
@@ -61,6 +66,25 @@ class Interactions:
             self.rating[rows],
             self.timestamp[rows],
             None if self.labeled is None else self.labeled[rows],
+            self.user_features,
+            self.movie_features,
+        )
+
+    def concat(self, other: Interactions) -> Interactions:
+        """These rows, then ``other``'s (same vocabularies and side features)."""
+        labeled = None
+        if self.labeled is not None or other.labeled is not None:
+            labeled = np.concatenate([self.rating_mask, other.rating_mask]).astype(bool)
+        return Interactions(
+            self.user_vocab,
+            self.movie_vocab,
+            np.concatenate([self.user, other.user]),
+            np.concatenate([self.movie, other.movie]),
+            np.concatenate([self.rating, other.rating]),
+            np.concatenate([self.timestamp, other.timestamp]),
+            labeled,
+            self.user_features,
+            self.movie_features,
         )
 
     @property

@@ -40,6 +40,9 @@ class ModelOptions:
       user_history: (movies, row_splits) of each user's training movies, a ragged
         [num_users + 1, None] table; when set, the user tower adds the 1/sqrt(n)-scaled sum of
         learned "history" embeddings of those movies (SVD++'s implicit feedback).
+      user_features: [num_users + 1, F] side features of each user (``mtrec.features``); when
+        set, the user tower adds a learned linear projection of its row.
+      movie_features: [num_movies + 1, F] side features of each movie, likewise for the movie tower.
     """
 
     biases: bool = False
@@ -53,6 +56,8 @@ class ModelOptions:
     movie_log_q: np.ndarray | None = None
     fixed_biases: tuple[float, np.ndarray, np.ndarray] | None = None
     user_history: tuple[np.ndarray, np.ndarray] | None = None
+    user_features: np.ndarray | None = None
+    movie_features: np.ndarray | None = None
 
 
 class MultitaskModel(tfrs.models.Model):
@@ -145,6 +150,15 @@ class MultitaskModel(tfrs.models.Model):
             )
             self.history_embedding = tf.keras.layers.Embedding(len(movie_vocab) + 1, embedding_dim)
             self.history_embedding.build(None)
+        self.user_features = self.movie_features = None
+        if options.user_features is not None:
+            self.user_features = tf.constant(options.user_features, tf.float32)
+            self.user_feature_projection = tf.keras.layers.Dense(embedding_dim, use_bias=False)
+            self.user_feature_projection.build((None, options.user_features.shape[1]))
+        if options.movie_features is not None:
+            self.movie_features = tf.constant(options.movie_features, tf.float32)
+            self.movie_feature_projection = tf.keras.layers.Dense(embedding_dim, use_bias=False)
+            self.movie_feature_projection.build((None, options.movie_features.shape[1]))
 
         # Per-example (masked) squared errors, averaged in compute_loss over the labelled rows of the
         # global batch: the tutorial's MSE when every rating is known and there is one replica.
@@ -247,11 +261,16 @@ class MultitaskModel(tfrs.models.Model):
             embeddings += tf.nn.safe_embedding_lookup_sparse(
                 self.history_embedding.embeddings, history, combiner="sqrtn"
             )
+        if self.user_features is not None:
+            embeddings += self.user_feature_projection(tf.gather(self.user_features, users))
         return embeddings
 
     def movie_tower(self, movies: tf.Tensor) -> tf.Tensor:
         """[batch] movie indices -> [batch, dim] candidate embeddings (shared by both tasks)."""
-        return self.movie_embedding(movies)
+        embeddings = self.movie_embedding(movies)
+        if self.movie_features is not None:
+            embeddings += self.movie_feature_projection(tf.gather(self.movie_features, movies))
+        return embeddings
 
     def call(self, features: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         user_embeddings = self.user_tower(features["user"])

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import csv
 import socket
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from mtrec import features
 from mtrec.config import DatasetConfig
 from mtrec.interactions import DataError, Interactions, Vocabulary, from_strings
 
@@ -81,7 +83,79 @@ def read_grouplens(path: str | Path) -> Interactions:
     users, titles, ratings, stamps = _parse_ratings(
         ratings_file, _read_rows(ratings_file, rating_sep, 4, "latin-1"), lookup
     )
-    return from_strings(users, titles, ratings, stamps, np.array(list(lookup.values())))
+    data = from_strings(users, titles, ratings, stamps, np.array(list(lookup.values())))
+    if sep == "|":
+        movie_rows, user_rows = _movies_100k(movies_file, movies), _users(folder / "u.user", "|")
+    else:
+        movie_rows, user_rows = _movies_1m(movies_file, movies), _users(folder / "users.dat", "::")
+    return with_features(data, user_rows, movie_rows)
+
+
+def with_features(
+    data: Interactions, user_rows: dict[str, np.ndarray] | None, movie_rows: dict[str, np.ndarray]
+) -> Interactions:
+    """``data`` with its side-feature tables (see :mod:`mtrec.features`), aligned to its vocabularies."""
+    return replace(
+        data,
+        user_features=None
+        if user_rows is None
+        else features.table(data.user_vocab, user_rows, features.NUM_USER_FEATURES),
+        movie_features=features.table(data.movie_vocab, movie_rows, features.NUM_MOVIE_FEATURES),
+    )
+
+
+def _genre_row(path: Path, line_no: int, title: str, genres: list[str]) -> np.ndarray:
+    unknown = [g for g in genres if g not in features.GENRES]
+    if unknown:
+        known = ", ".join(features.GENRES)
+        raise DataError(f"{path}:{line_no}: unknown genre {unknown[0]!r} (known: {known})")
+    return features.movie_row(title, genres)
+
+
+def _movies_100k(path: Path, rows: list[list[str]]) -> dict[str, np.ndarray]:
+    """u.item: id|title|release date|video release date|IMDb URL|19 genre flags (0 or 1)."""
+    out = {}
+    for line_no, fields in enumerate(rows, start=1):
+        flags = fields[5:]
+        if flags and (len(flags) != len(features.GENRES_100K) or set(flags) - {"0", "1"}):
+            raise DataError(
+                f"{path}:{line_no}: expected {len(features.GENRES_100K)} genre flags (0 or 1) after the "
+                f"5th field, got {'|'.join(flags)!r}"
+            )
+        genres = [g for g, flag in zip(features.GENRES_100K, flags) if flag == "1"]
+        out[fields[1]] = _genre_row(path, line_no, fields[1], genres)
+    return out
+
+
+def _movies_1m(path: Path, rows: list[list[str]]) -> dict[str, np.ndarray]:
+    """movies.dat: id::title::genres ("Action|Children's"; TFDS says "Children")."""
+    out = {}
+    for line_no, fields in enumerate(rows, start=1):
+        genres = fields[2].replace("Children's", "Children").split("|") if len(fields) > 2 else []
+        out[fields[1]] = _genre_row(path, line_no, fields[1], [g for g in genres if g])
+    return out
+
+
+def _users(path: Path, sep: str) -> dict[str, np.ndarray] | None:
+    """u.user (id|age|gender|occupation|zip) or users.dat (id::gender::age bucket::occupation code::zip);
+    None when the archive has no such file."""
+    if not path.is_file():
+        return None
+    out = {}
+    for line_no, fields in enumerate(_read_rows(path, sep, 4, "latin-1"), start=1):
+        if sep == "|":
+            user, age, gender, occupation = fields[0], fields[1], fields[2], fields[3]
+            label = features.OCCUPATIONS_100K.get(occupation)
+        else:
+            user, gender, age, occupation = fields[:4]
+            codes = features.OCCUPATIONS_1M
+            label = codes[int(occupation)] if occupation.isdigit() and int(occupation) < len(codes) else None
+        if label is None:
+            raise DataError(f"{path}:{line_no}: unknown occupation {occupation!r}")
+        if not age.isdigit() or gender not in ("M", "F"):
+            raise DataError(f"{path}:{line_no}: age {age!r} is not a number or gender {gender!r} not M/F")
+        out[user] = features.user_row(gender == "M", int(age), label)
+    return out
 
 
 # Columns of the ml-20m / ml-25m CSV files (first line: this header), and their types.
@@ -159,7 +233,7 @@ def read_grouplens_csv(folder: Path) -> Interactions:
     user_code = users.encode(user_ids.astype(str).tolist())
     user_vocab, user_remap = users.finish()
     movie_vocab, movie_remap = titles.finish()
-    return Interactions(
+    data = Interactions(
         user_vocab=user_vocab,
         movie_vocab=movie_vocab,
         user=user_remap[user_code[user_row]],
@@ -167,6 +241,11 @@ def read_grouplens_csv(folder: Path) -> Interactions:
         rating=ratings["rating"].to_numpy(np.float32),
         timestamp=ratings["timestamp"].to_numpy(np.int64),
     )
+    movie_rows = {
+        title: _genre_row(folder / "movies.csv", row + 2, title, genres.split("|") if genres else [])
+        for row, title, genres in zip(movies.index, movies["title"], movies["genres"])
+    }
+    return with_features(data, None, movie_rows)  # These archives have no user demographics.
 
 
 # --- TFDS -----------------------------------------------------------------------------------
@@ -202,38 +281,65 @@ def _decode(values: np.ndarray) -> list[str]:
     return [v.decode("utf-8") for v in values]
 
 
-def _encode_chunks(name: str, data_dir: str | None, titles: Vocabulary, users: Vocabulary) -> dict:
-    """Ratings as integer codes, chunk by chunk: each chunk's distinct strings are decoded once."""
+DEMOGRAPHICS = ("user_gender", "bucketized_user_age", "user_occupation_label")
+
+
+def _encode_chunks(
+    name: str, data_dir: str | None, titles: Vocabulary, users: Vocabulary
+) -> tuple[dict, dict[str, np.ndarray] | None]:
+    """Ratings as integer codes, chunk by chunk: each chunk's distinct strings are decoded once.
+    Also each user's side features, when the dataset has demographics (100k, 1m), else None."""
     import tensorflow as tf
 
+    ds = _load_tfds(name, data_dir)
     keys = ("user_id", "movie_title", "user_rating", "timestamp")
-    ds = _load_tfds(name, data_dir).map(lambda x: {k: x[k] for k in keys}).batch(TFDS_CHUNK_ROWS)
+    has_demographics = all(k in ds.element_spec for k in DEMOGRAPHICS)
+    keys += DEMOGRAPHICS * has_demographics
+    ds = ds.map(lambda x: {k: x[k] for k in keys}).batch(TFDS_CHUNK_ROWS)
     columns: dict[str, list[np.ndarray]] = {"user": [], "movie": [], "rating": [], "timestamp": []}
+    user_rows: dict[str, np.ndarray] = {}
     for chunk in ds:
         user_ids, user_row = tf.unique(chunk["user_id"])
         movie_titles, movie_row = tf.unique(chunk["movie_title"])
-        columns["user"].append(users.encode(_decode(user_ids.numpy()))[user_row.numpy()])
+        decoded_users = _decode(user_ids.numpy())
+        columns["user"].append(users.encode(decoded_users)[user_row.numpy()])
         columns["movie"].append(titles.encode(_decode(movie_titles.numpy()))[movie_row.numpy()])
         columns["rating"].append(chunk["user_rating"].numpy().astype(np.float32))
         columns["timestamp"].append(chunk["timestamp"].numpy().astype(np.int64))
-    return {k: np.concatenate(v) for k, v in columns.items()}
+        if has_demographics:
+            _, first = np.unique(user_row.numpy(), return_index=True)  # each user's first row
+            gender, age, occupation = (chunk[k].numpy()[first] for k in DEMOGRAPHICS)
+            for user, *demographics in zip(decoded_users, gender, age, occupation):
+                user_rows[user] = _tfds_user_row(*demographics)
+    return {k: np.concatenate(v) for k, v in columns.items()}, user_rows if has_demographics else None
+
+
+def _tfds_user_row(is_male: bool, age: float, occupation: int) -> np.ndarray:
+    return features.user_row(bool(is_male), int(age), features.OCCUPATIONS[int(occupation)])
 
 
 def read_tfds(tfds_name: str, data_dir: str | None = None) -> Interactions:
     """Loads ``{tfds_name}-ratings`` and ``{tfds_name}-movies``, downloading them if TFDS must.
 
     Reads in chunks of ``TFDS_CHUNK_ROWS`` and keeps only integer codes, so 20M/25M ratings never
-    exist as Python strings; the vocabularies are those of :func:`from_strings`.
+    exist as Python strings; the vocabularies are those of :func:`from_strings`. The side features
+    are those of :func:`read_grouplens` on the same archive.
 
     Raises:
       DataError: when TFDS cannot get the data (no network), saying how to use local files.
     """
     titles, users = Vocabulary(), Vocabulary()
+    movie_rows = {}
     try:
-        ratings = _encode_chunks(f"{tfds_name}-ratings", data_dir, titles, users)
-        movies = _load_tfds(f"{tfds_name}-movies", data_dir).map(lambda x: x["movie_title"])
-        for chunk in movies.batch(TFDS_CHUNK_ROWS):
-            titles.encode(_decode(chunk.numpy()))  # Every candidate movie, rated or not.
+        ratings, user_rows = _encode_chunks(f"{tfds_name}-ratings", data_dir, titles, users)
+        movies = _load_tfds(f"{tfds_name}-movies", data_dir).map(
+            lambda x: {"title": x["movie_title"], "genres": x["movie_genres"]}
+        )
+        for chunk in movies.ragged_batch(TFDS_CHUNK_ROWS):
+            chunk_titles = _decode(chunk["title"].numpy())
+            titles.encode(chunk_titles)  # Every candidate movie, rated or not.
+            for title, genres in zip(chunk_titles, chunk["genres"].to_list()):
+                movie_rows[title] = features.movie_row(title, [features.GENRES[g] for g in genres])
     except DataError:
         raise
     except Exception as e:  # TFDS raises many kinds (download, checksum, IO) for the same cause.
@@ -243,7 +349,7 @@ def read_tfds(tfds_name: str, data_dir: str | None = None) -> Interactions:
         ) from e
     user_vocab, user_remap = users.finish()
     movie_vocab, movie_remap = titles.finish()
-    return Interactions(
+    data = Interactions(
         user_vocab=user_vocab,
         movie_vocab=movie_vocab,
         user=user_remap[ratings["user"]],
@@ -251,6 +357,7 @@ def read_tfds(tfds_name: str, data_dir: str | None = None) -> Interactions:
         rating=ratings["rating"],
         timestamp=ratings["timestamp"],
     )
+    return with_features(data, user_rows, movie_rows)
 
 
 # --- synthetic ------------------------------------------------------------------------------

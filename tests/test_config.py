@@ -112,6 +112,13 @@ def test_top_k_is_checked_against_the_catalogue() -> None:
         validate_against_data(cfg, num_movies=99)
 
 
+def test_side_features_need_a_dataset_that_has_them() -> None:
+    cfg = compose_config("experiment=smoke", "model.side_features=true")
+    validate_against_data(cfg, num_movies=100, has_side_features=True)
+    with pytest.raises(ConfigError, match=r"^model.side_features must be false: dataset synthetic has no"):
+        validate_against_data(cfg, num_movies=100, has_side_features=False)
+
+
 def test_composition_needs_no_tensorflow() -> None:
     code = (
         "import sys; from tests.conftest import REPO, compose_config; from mtrec.config import validate; "

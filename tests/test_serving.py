@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import mlflow
@@ -41,14 +41,21 @@ class Logged:
 @pytest.fixture(scope="module")
 def logged(tmp_path_factory: pytest.TempPathFactory) -> Logged:
     tmp = tmp_path_factory.mktemp("serving")
-    split = random_split(make_synthetic(30, 20, 600, 4, seed=1), 0.2, seed=1)
-    # Every rating-head and user-tower lever on, so the export covers more than the tutorial's model.
+    rng = np.random.default_rng(1)
+    data = replace(  # Side features as a MovieLens source gives them: one row per id, row 0 zeros.
+        make_synthetic(30, 20, 600, 4, seed=1),
+        user_features=np.vstack([np.zeros((1, 5)), rng.integers(0, 2, (30, 5))]).astype(np.float32),
+        movie_features=np.vstack([np.zeros((1, 6)), rng.integers(0, 2, (20, 6))]).astype(np.float32),
+    )
+    split = random_split(data, 0.2, seed=1)
+    # Every rating-head and tower lever on, so the export covers more than the tutorial's model.
     cfg = compose_config(
         "experiment=smoke",
         "model.biases=true",
         "model.rating_factors=4",
         "model.interaction_features=true",
         "model.user_history=true",
+        "model.side_features=true",
     )
     model = train.build_model(cfg, split)
     model.fit(train.make_dataset(split.train, 128, shuffle_seed=1), epochs=1, verbose=0)
