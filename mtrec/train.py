@@ -81,6 +81,8 @@ def _build_model(cfg: Config, split: Split) -> MultitaskModel:
         movie_log_q=movie_log_q,
         fixed_biases=fit_biases(labelled(train)) if m.biases and m.baseline_biases else None,
         user_history=user_history,
+        user_features=train.user_features if m.side_features else None,
+        movie_features=train.movie_features if m.side_features else None,
     )
     model = MultitaskModel(
         user_vocab=split.train.user_vocab,
@@ -156,22 +158,24 @@ class _StopOnNonFiniteLoss(tf.keras.callbacks.Callback):
 
 
 class _EpochLogger(tf.keras.callbacks.Callback):
-    def __init__(self, epochs: int, log: LogFn, verbose: bool) -> None:
+    """Logs each epoch's ``{prefix}/*`` training metrics (and ``val/*``, when validating)."""
+
+    def __init__(self, epochs: int, log: LogFn, verbose: bool, prefix: str = "train") -> None:
         super().__init__()
-        self.epochs, self.log, self.verbose = epochs, log, verbose
+        self.epochs, self.log, self.verbose, self.prefix = epochs, log, verbose, prefix
         self.history: list[dict[str, float]] = []
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        metrics = rename(logs or {}, "train")
-        metrics["train/epoch_seconds"] = time.perf_counter() - self._start
+        metrics = rename(logs or {}, self.prefix)
+        metrics[f"{self.prefix}/epoch_seconds"] = time.perf_counter() - self._start
         self.history.append(metrics)
         self.log(metrics, epoch + 1)
         if self.verbose:
             shown = "  ".join(f"{k}={v:.4g}" for k, v in metrics.items())
-            logger.info(f"epoch {epoch + 1}/{self.epochs}  {shown}")
+            logger.info(f"{self.prefix} epoch {epoch + 1}/{self.epochs}  {shown}")
 
 
 _BASELINES: dict[tuple, dict[str, float]] = {}
@@ -180,7 +184,7 @@ _BASELINES: dict[tuple, dict[str, float]] = {}
 def _baselines(cfg: Config, split: Split) -> dict[str, float]:
     """Baselines on this run's split, computed once per process for each distinct split."""
     d, t = cfg.dataset, cfg.trainer
-    key = (repr(d), t.val_fraction, t.seed if d.rating_fraction < 1 else None, tuple(t.top_k))
+    key = (repr(d), t.val_fraction, t.refit, t.seed if d.rating_fraction < 1 else None, tuple(t.top_k))
     if key not in _BASELINES:
         _BASELINES[key] = compute_baselines(split, t.top_k)
     return _BASELINES[key]
@@ -254,17 +258,35 @@ def train_and_evaluate(
     callbacks.append(epoch_logger)
     fit_start = time.perf_counter()
     model.fit(train_ds, epochs=t.epochs, verbose=0, callbacks=callbacks)
-    eval_start = time.perf_counter()
-    results = evaluate(model, test_ds, split.test, seen_before_test, cfg, "test")
+    results: dict[str, float] = {}
     if split.val is not None:
         # The selected (restored) weights on validation: what hparam searches may optimise.
         results.update(evaluate(model, val_ds, split.val, seen_before_val, cfg, "val"))
-    results.update(_baselines(cfg, split))
     results["train/epochs_run"] = len(epoch_logger.history)
+    refit_history: list[dict[str, float]] = []
     if stopper is not None:
         results["train/best_epoch"] = stopper.best_epoch + 1
         if t.verbose:
             logger.info(f"restored the weights of epoch {stopper.best_epoch + 1} (best {es.metric})")
+    if t.refit and stopper is not None and split.val is not None:  # validate() ensures both
+        refit_start = time.perf_counter()
+        split = Split(train=split.train.concat(split.val), test=split.test)
+        epochs = stopper.best_epoch + 1
+        if t.verbose:
+            logger.info(f"refitting on train + validation ({len(split.train)} rows) for {epochs} epochs")
+        model = build_model(cfg, split)
+        refit_logger = _EpochLogger(epochs, log, t.verbose, prefix="refit")
+        refit_history = refit_logger.history
+        model.fit(
+            make_dataset(split.train, t.batch_size, shuffle_seed=t.seed),
+            epochs=epochs,
+            verbose=0,
+            callbacks=[_StopOnNonFiniteLoss(), refit_logger],
+        )
+        results["time/refit_seconds"] = time.perf_counter() - refit_start
+    eval_start = time.perf_counter()
+    results.update(evaluate(model, test_ds, split.test, seen_before_test, cfg, "test"))
+    results.update(_baselines(cfg, split))
     end = time.perf_counter()
     if export_dir is not None:
         from mtrec.serving import export_model
@@ -280,6 +302,7 @@ def train_and_evaluate(
     output_dir.mkdir(parents=True, exist_ok=True)
     # Written whole, then renamed: a crash never leaves a half-written metrics.json behind.
     partial = output_dir / "metrics.json.partial"
-    partial.write_text(json.dumps({"test": results, "train_history": epoch_logger.history}, indent=2))
+    history = {"train_history": epoch_logger.history, "refit_history": refit_history}
+    partial.write_text(json.dumps({"test": results, **history}, indent=2))
     partial.replace(output_dir / "metrics.json")
     return results

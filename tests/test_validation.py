@@ -131,6 +131,51 @@ def test_restored_weights_reproduce_the_best_validation_score(tmp_path: Path, mo
     assert final_val["val/rmse"] == pytest.approx(best, rel=1e-5)
 
 
+def test_refit_trains_a_fresh_model_on_train_and_validation_for_the_best_epochs(
+    tmp_path: Path, monkeypatch
+) -> None:
+    cfg, split = _prepared(
+        "trainer.val_fraction=0.2",
+        "trainer.epochs=12",
+        "trainer.early_stopping.metric=val/rmse",
+        "trainer.early_stopping.patience=2",
+        "trainer.refit=true",
+        "optimizer=adam",
+        "optimizer.lr=0.05",
+        "loss=rating_only",
+    )
+    built, models, tested = [], [], []
+
+    def spy_build(cfg_, split_):
+        built.append(split_)
+        models.append(build_model(cfg_, split_))
+        return models[-1]
+
+    monkeypatch.setattr(train_module, "build_model", spy_build)
+
+    def spy(model, ds, heldout, seen, cfg_, prefix):
+        if prefix == "test":
+            tested.append(model)
+        return evaluate(model, ds, heldout, seen, cfg_, prefix)
+
+    monkeypatch.setattr(train_module, "evaluate", spy)
+    metrics = train_and_evaluate(cfg, split, tmp_path)
+    written = json.loads((tmp_path / "metrics.json").read_text())
+    best = int(np.argmin([epoch["val/rmse"] for epoch in written["train_history"]])) + 1
+    assert metrics["train/best_epoch"] == best
+    # The second model trained on every non-test row, for the selected number of epochs, and it
+    # is the one that test scores; the selected model's validation metrics are still reported.
+    assert len(built) == 2 and built[1].val is None
+    assert _rows(built[1].train) == _rows(split.train) | _rows(split.val)
+    assert len(written["refit_history"]) == best
+    assert len(tested) == 1 and tested[0] is models[1]
+    assert "val/rmse" in metrics and metrics["time/refit_seconds"] > 0
+    # The baselines are fitted on the same rows as the refitted model.
+    from mtrec.baselines import compute_baselines
+
+    assert metrics["baseline/bias/rmse"] == compute_baselines(built[1], [10])["baseline/bias/rmse"]
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
@@ -142,6 +187,7 @@ def test_restored_weights_reproduce_the_best_validation_score(tmp_path: Path, mo
         (["trainer.val_fraction=1.0"], "trainer.val_fraction must be in [0, 1)"),
         (["dataset.rating_fraction=0"], "dataset.rating_fraction must be in (0, 1]"),
         (["trainer.ranking_k=[0]"], "trainer.ranking_k[0] must be > 0"),
+        (["trainer.refit=true"], "trainer.refit must be false unless trainer.early_stopping.metric"),
     ],
 )
 def test_bad_values_name_their_key(overrides: list[str], message: str) -> None:
