@@ -67,13 +67,17 @@ class ModelConfig:
     embedding_l2: float = 0.0
     rating_l2: float = 0.0
     temperature: float = 1.0
-    # Subtract log(training frequency) of each in-batch candidate from its logit.
+    # Subtract log(training frequency) of each in-batch candidate from its logit, times
+    # logq_weight: 1 is the unbiased correction; above 1 the learned scores keep some popularity
+    # (log frequency x (logq_weight - 1)), which top-K accuracy over every movie rewards.
     logq_correction: bool = False
+    logq_weight: float = 1.0
     # Add SVD++-style implicit feedback (the user's training movies) to the user tower.
     user_history: bool = False
-    # Add a learned projection of the MovieLens side features (genres, release decade; user gender,
-    # age, occupation where the dataset has them) to the movie and user towers.
-    side_features: bool = False
+    # Add a learned projection of the MovieLens side features to the movie tower (genres, release
+    # decade) and to the user tower (gender, age, occupation: ml-100k and ml-1m only).
+    movie_features: bool = False
+    user_features: bool = False
 
 
 @dataclass
@@ -89,6 +93,9 @@ class LossConfig:
     # "sum" is TFRS's (the in-batch softmax loss summed over the batch, ~1e4-1e5 at batch 8192,
     # next to an MSE of ~1); "mean" divides it by the batch size, so the weights compare like for like.
     retrieval_reduction: str = "sum"
+    # Each query's negatives: "in_batch" (TFRS's in-batch softmax) or "all" (every movie: an exact
+    # softmax over the catalogue, for catalogues small enough to score whole each step).
+    retrieval_candidates: str = "in_batch"
 
 
 @dataclass
@@ -239,6 +246,7 @@ def validate(cfg: Config) -> None:
     for key in ("embedding_l2", "rating_l2"):
         _require(getattr(m, key) >= 0, f"model.{key}", ">= 0", getattr(m, key))
     _require(m.temperature > 0, "model.temperature", "> 0", m.temperature)
+    _require(m.logq_weight >= 0, "model.logq_weight", ">= 0", m.logq_weight)
 
     o = cfg.optimizer
     _require(o.name in OPTIMIZERS, "optimizer.name", f"one of {OPTIMIZERS}", o.name)
@@ -253,6 +261,18 @@ def validate(cfg: Config) -> None:
         "loss.retrieval_reduction",
         f"one of {REDUCTIONS}",
         w.retrieval_reduction,
+    )
+    _require(
+        w.retrieval_candidates in ("in_batch", "all"),
+        "loss.retrieval_candidates",
+        "one of ['in_batch', 'all']",
+        w.retrieval_candidates,
+    )
+    _require(
+        not (m.logq_correction and w.retrieval_candidates == "all"),
+        "model.logq_correction",
+        "false with loss.retrieval_candidates=all (no sampled negatives to correct)",
+        m.logq_correction,
     )
     if w.rating_weight == 0 and w.retrieval_weight == 0:
         raise ConfigError(
@@ -304,14 +324,21 @@ def metric_names(prefix: str, top_k: list[int], ranking_k: list[int]) -> list[st
     return [f"{prefix}/{name}" for name in names]
 
 
-def validate_against_data(cfg: Config, num_movies: int, has_side_features: bool = True) -> None:
-    """Checks the rules that need the loaded dataset (still before any TensorFlow work)."""
-    _require(
-        has_side_features or not cfg.model.side_features,
-        "model.side_features",
-        f"false: dataset {cfg.dataset.name} has no user or movie features",
-        cfg.model.side_features,
-    )
+def validate_against_data(
+    cfg: Config, num_movies: int, side_features: tuple[str, ...] = ("movie", "user")
+) -> None:
+    """Checks the rules that need the loaded dataset (still before any TensorFlow work).
+
+    ``side_features`` names the sides ("movie", "user") the dataset has side features for.
+    """
+    for side in ("movie", "user"):
+        wanted = getattr(cfg.model, f"{side}_features")
+        _require(
+            side in side_features or not wanted,
+            f"model.{side}_features",
+            f"false: dataset {cfg.dataset.name} has no {side} features",
+            wanted,
+        )
     for key in ("top_k", "ranking_k"):
         for i, k in enumerate(getattr(cfg.trainer, key)):
             _require(

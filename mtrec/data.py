@@ -87,7 +87,6 @@ def prepare(cfg: Config) -> Split:
     train = mask_ratings(split.train, cfg.dataset.rating_fraction, cfg.trainer.seed)
     split = carve_validation(Split(train, split.test), cfg.trainer.val_fraction, cfg.dataset.split_seed)
     train = split.train
-    validate_against_data(
-        cfg, train.num_movies, train.user_features is not None or train.movie_features is not None
-    )
+    sides = tuple(side for side in ("movie", "user") if getattr(train, f"{side}_features") is not None)
+    validate_against_data(cfg, train.num_movies, sides)
     return split

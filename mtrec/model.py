@@ -78,6 +78,7 @@ class MultitaskModel(tfrs.models.Model):
         retrieval_weight: float = 1.0,
         top_k: Sequence[int] = (1, 5, 10, 50, 100),
         retrieval_reduction: str = "sum",
+        retrieval_candidates: str = "in_batch",
         options: ModelOptions | None = None,
     ) -> None:
         """Builds the towers and tasks.
@@ -92,6 +93,8 @@ class MultitaskModel(tfrs.models.Model):
           top_k: the K of the top-K accuracy metrics, measured against every movie.
           retrieval_reduction: "sum" (TFRS's: the in-batch softmax loss summed over the batch) or
             "mean" (divided by the batch size, on the scale of the per-example MSE).
+          retrieval_candidates: "in_batch" (TFRS's: each query's negatives are the batch's other
+            movies) or "all" (an exact softmax over every movie of the catalogue; no logQ needed).
           options: the levers beyond the tutorial's model (biases, regularisation, logQ...); the
             defaults build the tutorial's model exactly.
         """
@@ -103,6 +106,11 @@ class MultitaskModel(tfrs.models.Model):
         if retrieval_reduction not in ("sum", "mean"):
             raise ValueError(f"retrieval_reduction must be 'sum' or 'mean' (got {retrieval_reduction!r})")
         self.retrieval_reduction = retrieval_reduction
+        if retrieval_candidates not in ("in_batch", "all"):
+            raise ValueError(
+                f"retrieval_candidates must be 'in_batch' or 'all' (got {retrieval_candidates!r})"
+            )
+        self.retrieval_candidates = retrieval_candidates
 
         self.user_lookup = tf.keras.layers.StringLookup(vocabulary=list(user_vocab), mask_token=None)
         self.movie_lookup = tf.keras.layers.StringLookup(vocabulary=list(movie_vocab), mask_token=None)
@@ -342,10 +350,21 @@ class MultitaskModel(tfrs.models.Model):
             total += self.rating_weight * rating_loss
         retrieval_loss = None
         if self.retrieval_weight > 0 or not training:
-            # Same value and gradients as TFRS's task loss (tested), without [batch, batch] tensors.
-            log_q = None if self.movie_log_q is None else tf.gather(self.movie_log_q, features["movie"])
             queries = user_embeddings / self.options.temperature
-            retrieval_loss = global_in_batch_softmax_loss(queries, movie_embeddings, log_q)
+            if self.retrieval_candidates == "all":
+                # [batch, num_movies] logits: affordable for a catalogue of thousands of movies.
+                logits = tf.matmul(
+                    queries, self.movie_tower(tf.range(1, self.num_movies + 1)), transpose_b=True
+                )
+                retrieval_loss = tf.reduce_sum(
+                    tf.nn.sparse_softmax_cross_entropy_with_logits(
+                        labels=features["movie"] - 1, logits=logits
+                    )
+                )
+            else:
+                # Same value and gradients as TFRS's task loss (tested), without [batch, batch] tensors.
+                log_q = None if self.movie_log_q is None else tf.gather(self.movie_log_q, features["movie"])
+                retrieval_loss = global_in_batch_softmax_loss(queries, movie_embeddings, log_q)
         if not training:
             for metric in self.retrieval_task.factorized_metrics:
                 metric.update_state(user_embeddings, movie_embeddings)

@@ -64,7 +64,7 @@ def _build_model(cfg: Config, split: Split) -> MultitaskModel:
     movie_log_q = None
     if m.logq_correction:
         counts = np.bincount(train.movie, minlength=train.num_movies + 1).astype(np.float64)
-        movie_log_q = np.log(np.maximum(counts, 1.0) / len(train))
+        movie_log_q = m.logq_weight * np.log(np.maximum(counts, 1.0) / len(train))
     labeled = train.rating if train.labeled is None else train.rating[train.labeled]
     user_history = None
     if m.user_history:
@@ -81,8 +81,8 @@ def _build_model(cfg: Config, split: Split) -> MultitaskModel:
         movie_log_q=movie_log_q,
         fixed_biases=fit_biases(labelled(train)) if m.biases and m.baseline_biases else None,
         user_history=user_history,
-        user_features=train.user_features if m.side_features else None,
-        movie_features=train.movie_features if m.side_features else None,
+        user_features=train.user_features if m.user_features else None,
+        movie_features=train.movie_features if m.movie_features else None,
     )
     model = MultitaskModel(
         user_vocab=split.train.user_vocab,
@@ -93,6 +93,7 @@ def _build_model(cfg: Config, split: Split) -> MultitaskModel:
         retrieval_weight=cfg.loss.retrieval_weight,
         top_k=list(cfg.trainer.top_k),
         retrieval_reduction=cfg.loss.retrieval_reduction,
+        retrieval_candidates=cfg.loss.retrieval_candidates,
         options=options,
     )
     optimizers = {

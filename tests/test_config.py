@@ -113,10 +113,16 @@ def test_top_k_is_checked_against_the_catalogue() -> None:
 
 
 def test_side_features_need_a_dataset_that_has_them() -> None:
-    cfg = compose_config("experiment=smoke", "model.side_features=true")
-    validate_against_data(cfg, num_movies=100, has_side_features=True)
-    with pytest.raises(ConfigError, match=r"^model.side_features must be false: dataset synthetic has no"):
-        validate_against_data(cfg, num_movies=100, has_side_features=False)
+    cfg = compose_config("experiment=smoke", "model.movie_features=true", "model.user_features=true")
+    validate_against_data(cfg, num_movies=100, side_features=("movie", "user"))
+    with pytest.raises(
+        ConfigError, match=r"^model.user_features must be false: dataset synthetic has no user"
+    ):
+        validate_against_data(cfg, num_movies=100, side_features=("movie",))
+    with pytest.raises(
+        ConfigError, match=r"^model.movie_features must be false: dataset synthetic has no movie"
+    ):
+        validate_against_data(cfg, num_movies=100, side_features=())
 
 
 def test_composition_needs_no_tensorflow() -> None:

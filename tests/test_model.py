@@ -110,3 +110,20 @@ def test_side_features_add_a_learned_projection_to_each_tower() -> None:
         loss = model.compute_loss(FEATURES, training=True)
     grads = tape.gradient(loss, [model.user_feature_projection.kernel, model.movie_feature_projection.kernel])
     assert all(g is not None and np.abs(g.numpy()).sum() > 0 for g in grads)
+
+
+def test_all_candidates_softmax_is_the_cross_entropy_over_the_whole_catalogue() -> None:
+    tf.keras.utils.set_random_seed(0)
+    model = MultitaskModel(
+        USERS, MOVIES, embedding_dim=3, rating_hidden_units=[4], rating_weight=0.0, retrieval_candidates="all"
+    )
+    model(FEATURES)
+    model.index_candidates()
+    users = model.user_embedding.embeddings.numpy()[FEATURES["user"].numpy()].astype(np.float64)
+    catalogue = model.movie_embedding.embeddings.numpy()[1:].astype(np.float64)  # movies 1..5, not OOV 0
+    logits = users @ catalogue.T
+    log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    want = -log_softmax[np.arange(4), FEATURES["movie"].numpy() - 1].sum()
+    assert model.compute_loss(dict(FEATURES), training=True).numpy() == pytest.approx(want, rel=1e-5)
+    with pytest.raises(ValueError, match="retrieval_candidates must be 'in_batch' or 'all'"):
+        MultitaskModel(USERS, MOVIES, retrieval_candidates="sampled")

@@ -55,7 +55,8 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> Logged:
         "model.rating_factors=4",
         "model.interaction_features=true",
         "model.user_history=true",
-        "model.side_features=true",
+        "model.movie_features=true",
+        "model.user_features=true",
     )
     model = train.build_model(cfg, split)
     model.fit(train.make_dataset(split.train, 128, shuffle_seed=1), epochs=1, verbose=0)

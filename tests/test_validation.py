@@ -232,3 +232,13 @@ def test_rating_baselines_see_only_the_labelled_ratings() -> None:
     full = compute_baselines(Split(replace(split.train, labeled=None), split.test), [10])
     assert masked["baseline/popularity/top_10_accuracy"] == full["baseline/popularity/top_10_accuracy"]
     assert masked["baseline/global_mean/rmse"] != full["baseline/global_mean/rmse"]
+
+
+@pytest.mark.parametrize("weight", [1.0, 1.5])
+def test_logq_correction_subtracts_weighted_log_training_frequency(weight: float) -> None:
+    cfg, split = _prepared("model.logq_correction=true", f"model.logq_weight={weight}")
+    model = build_model(cfg, split)
+    counts = np.bincount(split.train.movie, minlength=split.train.num_movies + 1)
+    rated = counts > 0
+    want = weight * np.log(counts[rated] / len(split.train))
+    np.testing.assert_allclose(model.movie_log_q.numpy()[rated], want, rtol=1e-5)
