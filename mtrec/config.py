@@ -72,6 +72,9 @@ class ModelConfig:
     # (log frequency x (logq_weight - 1)), which top-K accuracy over every movie rewards.
     logq_correction: bool = False
     logq_weight: float = 1.0
+    # Wherever movies are ranked (top-K metrics, Recall/NDCG, the export's recommend), add
+    # popularity_prior x log(training frequency) to each movie's score; training is unchanged.
+    popularity_prior: float = 0.0
     # Add SVD++-style implicit feedback (the user's training movies) to the user tower.
     user_history: bool = False
     # Add a learned projection of the MovieLens side features to the movie tower (genres, release
@@ -247,6 +250,9 @@ def validate(cfg: Config) -> None:
         _require(getattr(m, key) >= 0, f"model.{key}", ">= 0", getattr(m, key))
     _require(m.temperature > 0, "model.temperature", "> 0", m.temperature)
     _require(m.logq_weight >= 0, "model.logq_weight", ">= 0", m.logq_weight)
+    _require(
+        math.isfinite(m.popularity_prior), "model.popularity_prior", "a finite number", m.popularity_prior
+    )
 
     o = cfg.optimizer
     _require(o.name in OPTIMIZERS, "optimizer.name", f"one of {OPTIMIZERS}", o.name)

@@ -68,7 +68,8 @@ def ranking_metrics(
     ranked = []
     for start in range(0, len(users), users_per_batch):
         batch = users[start : start + users_per_batch]
-        scores = tf.matmul(model.user_tower(batch), candidates, transpose_b=True).numpy()
+        queries = model.score_queries(model.user_tower(batch))
+        scores = tf.matmul(queries, candidates, transpose_b=True).numpy()
         exclude = None if seen is None else [seen.of(u) for u in batch]
         ranked.append(rank_users(scores, candidate_ids, max(ks), exclude))
     return recall_ndcg(np.concatenate(ranked), [set(relevant.of(u).tolist()) for u in users], ks)

@@ -43,6 +43,9 @@ class ModelOptions:
       user_features: [num_users + 1, F] side features of each user (``mtrec.features``); when
         set, the user tower adds a learned linear projection of its row.
       movie_features: [num_movies + 1, F] side features of each movie, likewise for the movie tower.
+      movie_score_bias: [num_movies + 1] added to each movie's retrieval score wherever movies are
+        ranked (top-K metrics, Recall/NDCG, the export's ``recommend``), not in the training loss:
+        a popularity prior on top of the dot product (see ``model.popularity_prior``).
     """
 
     biases: bool = False
@@ -58,6 +61,7 @@ class ModelOptions:
     user_history: tuple[np.ndarray, np.ndarray] | None = None
     user_features: np.ndarray | None = None
     movie_features: np.ndarray | None = None
+    movie_score_bias: np.ndarray | None = None
 
 
 class MultitaskModel(tfrs.models.Model):
@@ -158,6 +162,9 @@ class MultitaskModel(tfrs.models.Model):
             )
             self.history_embedding = tf.keras.layers.Embedding(len(movie_vocab) + 1, embedding_dim)
             self.history_embedding.build(None)
+        self.movie_score_bias = None
+        if options.movie_score_bias is not None:
+            self.movie_score_bias = tf.constant(options.movie_score_bias, tf.float32)
         self.user_features = self.movie_features = None
         if options.user_features is not None:
             self.user_features = tf.constant(options.user_features, tf.float32)
@@ -214,11 +221,26 @@ class MultitaskModel(tfrs.models.Model):
             if m.name not in skipped and not (training and m.name.startswith("factorized_top_k/"))
         }
 
+    def score_queries(self, user_embeddings: tf.Tensor) -> tf.Tensor:
+        """[batch, dim] user embeddings -> the vectors whose dot product with :meth:`score_candidates`
+        is the retrieval score: the embeddings, plus a column of ones when movies have a score bias."""
+        if self.movie_score_bias is None:
+            return user_embeddings
+        return tf.concat([user_embeddings, tf.ones_like(user_embeddings[:, :1])], axis=1)
+
+    def score_candidates(self, movie_embeddings: tf.Tensor, movies: tf.Tensor) -> tf.Tensor:
+        """[batch, dim] embeddings of [batch] movie indices -> candidate vectors for ranking: the
+        embeddings, plus each movie's score bias as one more column (when configured)."""
+        if self.movie_score_bias is None:
+            return movie_embeddings
+        return tf.concat([movie_embeddings, tf.gather(self.movie_score_bias, movies)[:, None]], axis=1)
+
     def index_candidates(self) -> tf.Tensor:
-        """Indexes every movie's current embedding for top-K evaluation and returns them
-        ([num_movies, dim], row i is movie index i + 1); call after training."""
+        """Indexes every movie's current candidate vector (:meth:`score_candidates`) for top-K
+        evaluation and returns them ([num_movies, dim (+1)], row i is movie index i + 1); call
+        after training."""
         ids = tf.range(1, self.num_movies + 1)
-        embeddings = self.movie_tower(ids)
+        embeddings = self.score_candidates(self.movie_tower(ids), ids)
         index = self.candidate_index
         if getattr(index, "_candidates", None) is None:
             index.index(embeddings, identifiers=ids)
@@ -366,8 +388,10 @@ class MultitaskModel(tfrs.models.Model):
                 log_q = None if self.movie_log_q is None else tf.gather(self.movie_log_q, features["movie"])
                 retrieval_loss = global_in_batch_softmax_loss(queries, movie_embeddings, log_q)
         if not training:
+            queries = self.score_queries(user_embeddings)
+            positives = self.score_candidates(movie_embeddings, features["movie"])
             for metric in self.retrieval_task.factorized_metrics:
-                metric.update_state(user_embeddings, movie_embeddings)
+                metric.update_state(queries, positives)
         if retrieval_loss is not None:
             if self.retrieval_reduction == "mean":
                 retrieval_loss = tf.math.divide_no_nan(retrieval_loss, batch_size)

@@ -24,8 +24,13 @@ NOT_SWEPT = {"dataset.path", "tracking.run_name"}
 
 
 def _baselines_for(metric: str, values: Mapping[str, float]) -> dict[str, float]:
-    """{"popularity": 0.29} for metric "test/top_100_accuracy", from ``baseline/<name>/<metric>``."""
-    suffix = metric.split("/", 1)[1]
+    """{"popularity": 0.29} for metric "test/top_100_accuracy", from ``baseline/<name>/<metric>``.
+
+    Baselines are scored on the test split only, so a ``val/*`` (or any other) metric has none.
+    """
+    split, suffix = metric.split("/", 1)
+    if split != "test":
+        return {}
     return {
         key.split("/")[1]: v
         for key, v in values.items()

@@ -94,6 +94,10 @@ class ServingModule(tf.Module):
         all_movies = model.movie_tower(tf.range(num_movies + 1)).numpy()
         self.user_embeddings = _constant(all_users)
         self.movie_embeddings = _constant(all_movies)
+        score_bias = model.movie_score_bias
+        self.movie_score_bias = _constant(
+            np.zeros(num_movies + 1, np.float32) if score_bias is None else score_bias.numpy()
+        )
         self.cold_user = _constant(_mean_trained_row(all_users, user_counts))
         self.cold_movie = _constant(_mean_trained_row(all_movies, movie_counts))
         # Row i is index i of the lookups; row 0 (out of vocabulary) is "".
@@ -156,7 +160,8 @@ class ServingModule(tf.Module):
         most_seen = tf.cast(tf.reduce_max(tf.concat([seen.row_lengths(), [0]], axis=0)), tf.int32)
         fetch = tf.minimum(k + tf.where(exclude_seen, most_seen, 0), self.num_movies)
         # Brute force over every movie (row 0, out of vocabulary, excluded): ids are 1-based indices.
-        scores, ids = tf.math.top_k(tf.matmul(users, self.movie_embeddings[1:], transpose_b=True), k=fetch)
+        scores = tf.matmul(users, self.movie_embeddings[1:], transpose_b=True) + self.movie_score_bias[1:]
+        scores, ids = tf.math.top_k(scores, k=fetch)
         ids += 1
         is_seen = tf.logical_and(exclude_seen, _is_member(ids, seen, self.num_movies))
         scores = tf.where(is_seen, tf.constant(-np.inf, tf.float32), scores)

@@ -61,10 +61,10 @@ def build_model(cfg: Config, split: Split) -> MultitaskModel:
 
 def _build_model(cfg: Config, split: Split) -> MultitaskModel:
     m, train = cfg.model, split.train
-    movie_log_q = None
-    if m.logq_correction:
-        counts = np.bincount(train.movie, minlength=train.num_movies + 1).astype(np.float64)
-        movie_log_q = m.logq_weight * np.log(np.maximum(counts, 1.0) / len(train))
+    counts = np.bincount(train.movie, minlength=train.num_movies + 1).astype(np.float64)
+    log_frequency = np.log(np.maximum(counts, 1.0) / len(train))  # of each movie in training
+    movie_log_q = m.logq_weight * log_frequency if m.logq_correction else None
+    movie_score_bias = m.popularity_prior * log_frequency if m.popularity_prior else None
     labeled = train.rating if train.labeled is None else train.rating[train.labeled]
     user_history = None
     if m.user_history:
@@ -83,6 +83,7 @@ def _build_model(cfg: Config, split: Split) -> MultitaskModel:
         user_history=user_history,
         user_features=train.user_features if m.user_features else None,
         movie_features=train.movie_features if m.movie_features else None,
+        movie_score_bias=movie_score_bias,
     )
     model = MultitaskModel(
         user_vocab=split.train.user_vocab,

@@ -127,3 +127,39 @@ def test_all_candidates_softmax_is_the_cross_entropy_over_the_whole_catalogue() 
     assert model.compute_loss(dict(FEATURES), training=True).numpy() == pytest.approx(want, rel=1e-5)
     with pytest.raises(ValueError, match="retrieval_candidates must be 'in_batch' or 'all'"):
         MultitaskModel(USERS, MOVIES, retrieval_candidates="sampled")
+
+
+def test_popularity_prior_shifts_ranking_scores_but_not_the_training_loss() -> None:
+    from mtrec.model import ModelOptions
+
+    bias = np.array([0.0, 3.0, -1.0, 0.5, 0.0, 2.0], np.float32)  # [OOV, m1..m5]
+    plain = make_model(1.0, 1.0)
+    tf.keras.utils.set_random_seed(0)
+    model = MultitaskModel(
+        USERS,
+        MOVIES,
+        embedding_dim=3,
+        rating_hidden_units=[4],
+        top_k=[1, 2],
+        options=ModelOptions(movie_score_bias=bias),
+    )
+    model(FEATURES)
+    for layer in ("user_embedding", "movie_embedding", "rating_model"):  # the same weights as `plain`
+        getattr(model, layer).set_weights(getattr(plain, layer).get_weights())
+    assert model.compute_loss(dict(FEATURES), training=True).numpy() == pytest.approx(
+        plain.compute_loss(dict(FEATURES), training=True).numpy()
+    )
+    candidates = model.index_candidates()
+    model.reset_metrics()
+    model.test_step(dict(FEATURES))
+    users = model.user_embedding.embeddings.numpy()[1:]
+    movies = model.movie_embedding.embeddings.numpy()[1:]
+    scores = users @ movies.T + bias[1:]  # [4 users, 5 movies]
+    np.testing.assert_allclose(
+        model.score_queries(tf.constant(users)).numpy() @ candidates.numpy().T, scores, rtol=1e-5, atol=1e-6
+    )
+    true = FEATURES["movie"].numpy() - 1
+    rank = (scores > scores[np.arange(4), true][:, None]).sum(axis=1)
+    metrics = {m.name: float(m.result()) for m in model.metrics}
+    assert metrics["factorized_top_k/top_1_categorical_accuracy"] == pytest.approx(np.mean(rank < 1))
+    assert metrics["factorized_top_k/top_2_categorical_accuracy"] == pytest.approx(np.mean(rank < 2))

@@ -96,6 +96,16 @@ def test_summary_table_rows_columns_and_flags() -> None:
     assert list(ordered["job"][:4]) == ["j1", "j2", "j0", "j3"]
 
 
+def test_baselines_scored_on_test_are_never_shown_as_validation_numbers() -> None:
+    runs = _sweep().runs.copy()
+    runs["metrics.val/rmse"] = [0.9, 1.0, 1.1, math.nan]
+    sweep = report._to_sweep(runs.drop(columns=["job"]), "sweep s", with_histories=False)
+    objectives = [ParetoObjective("val/rmse", "min"), ParetoObjective("test/top_100_accuracy", "max")]
+    table = report.summary_table(sweep, objectives)
+    assert table.loc[4, "job"] == "baseline: global_mean" and table.loc[4, "test/rmse"] == 1.13
+    assert math.isnan(table.loc[4, "val/rmse"])
+
+
 def test_a_baseline_that_differs_between_jobs_is_shown_per_job() -> None:
     # Jobs on different splits (here: a different fraction of rating labels) have their own baselines.
     runs = _sweep().runs.copy()

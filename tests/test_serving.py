@@ -57,6 +57,7 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> Logged:
         "model.user_history=true",
         "model.movie_features=true",
         "model.user_features=true",
+        "model.popularity_prior=0.5",
     )
     model = train.build_model(cfg, split)
     model.fit(train.make_dataset(split.train, 128, shuffle_seed=1), epochs=1, verbose=0)
@@ -81,7 +82,8 @@ def expected_ratings(logged: Logged, users: np.ndarray, movies: np.ndarray) -> n
 def expected_ranking(logged: Logged, user: int) -> tuple[list[str], np.ndarray]:
     """Every movie title by the in-memory model's brute-force index for one user, best first."""
     m = logged.model
-    scores, ids = m.candidate_index(m.user_tower(tf.constant([user])), k=logged.split.train.num_movies)
+    queries = m.score_queries(m.user_tower(tf.constant([user])))
+    scores, ids = m.candidate_index(queries, k=logged.split.train.num_movies)
     return list(logged.split.train.movie_vocab[ids.numpy()[0] - 1]), scores.numpy()[0]
 
 
