@@ -19,7 +19,8 @@ FEATURES = {
 }
 
 
-def make_model(rating_weight: float, retrieval_weight: float) -> MultitaskModel:
+def make_model(rating_weight: float, retrieval_weight: float, **kwargs) -> MultitaskModel:
+    """A tiny built model; ``kwargs`` go to ``MultitaskModel`` (e.g. ``options``)."""
     tf.keras.utils.set_random_seed(0)
     model = MultitaskModel(
         USERS,
@@ -29,6 +30,7 @@ def make_model(rating_weight: float, retrieval_weight: float) -> MultitaskModel:
         rating_weight=rating_weight,
         retrieval_weight=retrieval_weight,
         top_k=[1, 2],
+        **kwargs,
     )
     model(FEATURES)  # Builds the embedding tables.
     model.index_candidates()
@@ -95,9 +97,9 @@ def test_side_features_add_a_learned_projection_to_each_tower() -> None:
     rng = np.random.default_rng(0)
     user_features = rng.integers(0, 2, (len(USERS) + 1, 3)).astype(np.float32)
     movie_features = rng.integers(0, 2, (len(MOVIES) + 1, 4)).astype(np.float32)
-    options = ModelOptions(user_features=user_features, movie_features=movie_features)
-    model = MultitaskModel(USERS, MOVIES, embedding_dim=3, rating_hidden_units=[4], options=options)
-    model(FEATURES)
+    model = make_model(
+        1.0, 1.0, options=ModelOptions(user_features=user_features, movie_features=movie_features)
+    )
     users, movies = FEATURES["user"].numpy(), FEATURES["movie"].numpy()
     user_projection = model.user_feature_projection.kernel.numpy()  # [3 features, 3 dims]
     movie_projection = model.movie_feature_projection.kernel.numpy()
@@ -113,12 +115,7 @@ def test_side_features_add_a_learned_projection_to_each_tower() -> None:
 
 
 def test_all_candidates_softmax_is_the_cross_entropy_over_the_whole_catalogue() -> None:
-    tf.keras.utils.set_random_seed(0)
-    model = MultitaskModel(
-        USERS, MOVIES, embedding_dim=3, rating_hidden_units=[4], rating_weight=0.0, retrieval_candidates="all"
-    )
-    model(FEATURES)
-    model.index_candidates()
+    model = make_model(0.0, 1.0, retrieval_candidates="all")
     users = model.user_embedding.embeddings.numpy()[FEATURES["user"].numpy()].astype(np.float64)
     catalogue = model.movie_embedding.embeddings.numpy()[1:].astype(np.float64)  # movies 1..5, not OOV 0
     logits = users @ catalogue.T
@@ -134,16 +131,7 @@ def test_popularity_prior_shifts_ranking_scores_but_not_the_training_loss() -> N
 
     bias = np.array([0.0, 3.0, -1.0, 0.5, 0.0, 2.0], np.float32)  # [OOV, m1..m5]
     plain = make_model(1.0, 1.0)
-    tf.keras.utils.set_random_seed(0)
-    model = MultitaskModel(
-        USERS,
-        MOVIES,
-        embedding_dim=3,
-        rating_hidden_units=[4],
-        top_k=[1, 2],
-        options=ModelOptions(movie_score_bias=bias),
-    )
-    model(FEATURES)
+    model = make_model(1.0, 1.0, options=ModelOptions(movie_score_bias=bias))
     for layer in ("user_embedding", "movie_embedding", "rating_model"):  # the same weights as `plain`
         getattr(model, layer).set_weights(getattr(plain, layer).get_weights())
     assert model.compute_loss(dict(FEATURES), training=True).numpy() == pytest.approx(
