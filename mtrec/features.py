@@ -11,10 +11,13 @@ A table has one row per vocabulary entry plus row 0, the out-of-vocabulary id (a
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 
 import numpy as np
+
+from mtrec.interactions import Interactions
 
 # TFDS's ``movie_genres`` ClassLabel names, in its order.
 GENRES = (
@@ -90,7 +93,7 @@ def user_row(is_male: bool, age: int, occupation: str) -> np.ndarray:
     return row
 
 
-def table(vocab: Sequence[str], rows: Mapping[str, np.ndarray], width: int) -> np.ndarray:
+def table(vocab: np.ndarray, rows: Mapping[str, np.ndarray], width: int) -> np.ndarray:
     """[len(vocab) + 1, width]: row i + 1 is ``rows[vocab[i]]`` (zeros when absent), row 0 zeros."""
     out = np.zeros((len(vocab) + 1, width), np.float32)
     for i, key in enumerate(vocab, start=1):
@@ -98,3 +101,20 @@ def table(vocab: Sequence[str], rows: Mapping[str, np.ndarray], width: int) -> n
         if row is not None:
             out[i] = row
     return out
+
+
+def attach(
+    data: Interactions, user_rows: dict[str, np.ndarray] | None, movie_rows: dict[str, np.ndarray]
+) -> Interactions:
+    """``data`` with side-feature tables built from per-id rows, aligned to its vocabularies.
+
+    Args:
+      data: the interactions, whose vocabularies order the tables.
+      user_rows: user id -> :func:`user_row`; None when the source has no user features.
+      movie_rows: movie title -> :func:`movie_row`.
+    """
+    return dataclasses.replace(
+        data,
+        user_features=None if user_rows is None else table(data.user_vocab, user_rows, NUM_USER_FEATURES),
+        movie_features=table(data.movie_vocab, movie_rows, NUM_MOVIE_FEATURES),
+    )
