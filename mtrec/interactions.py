@@ -7,7 +7,7 @@ flat for large datasets; strings appear only at the model's edges.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -57,34 +57,26 @@ class Interactions:
         return len(self.movie_vocab)
 
     def take(self, rows: np.ndarray) -> Interactions:
-        """The same vocabularies, only the given rows."""
-        return Interactions(
-            self.user_vocab,
-            self.movie_vocab,
-            self.user[rows],
-            self.movie[rows],
-            self.rating[rows],
-            self.timestamp[rows],
-            None if self.labeled is None else self.labeled[rows],
-            self.user_features,
-            self.movie_features,
+        """The same vocabularies and side features, only the given rows."""
+        return replace(
+            self,
+            user=self.user[rows],
+            movie=self.movie[rows],
+            rating=self.rating[rows],
+            timestamp=self.timestamp[rows],
+            labeled=None if self.labeled is None else self.labeled[rows],
         )
 
     def concat(self, other: Interactions) -> Interactions:
         """These rows, then ``other``'s (same vocabularies and side features)."""
-        labeled = None
-        if self.labeled is not None or other.labeled is not None:
-            labeled = np.concatenate([self.rating_mask, other.rating_mask]).astype(bool)
-        return Interactions(
-            self.user_vocab,
-            self.movie_vocab,
-            np.concatenate([self.user, other.user]),
-            np.concatenate([self.movie, other.movie]),
-            np.concatenate([self.rating, other.rating]),
-            np.concatenate([self.timestamp, other.timestamp]),
-            labeled,
-            self.user_features,
-            self.movie_features,
+        both = self.labeled is not None or other.labeled is not None
+        return replace(
+            self,
+            user=np.concatenate([self.user, other.user]),
+            movie=np.concatenate([self.movie, other.movie]),
+            rating=np.concatenate([self.rating, other.rating]),
+            timestamp=np.concatenate([self.timestamp, other.timestamp]),
+            labeled=np.concatenate([self.rating_mask, other.rating_mask]) > 0 if both else None,
         )
 
     @property
