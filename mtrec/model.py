@@ -14,7 +14,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from mtrec.losses import global_batch_size, global_in_batch_softmax_loss
+from mtrec.losses import global_batch_size, global_in_batch_softmax_loss, grouped_in_batch_softmax_loss
+from mtrec.metrics import RankTopK
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,7 @@ class MultitaskModel(tfrs.models.Model):
         # indexed once after training (see index_candidates), not streamed per batch.
         self.candidate_index = tfrs.layers.factorized_top_k.BruteForce(k=max(top_k))
         self.retrieval_task = tfrs.tasks.Retrieval(
-            metrics=tfrs.metrics.FactorizedTopK(candidates=self.candidate_index, ks=list(top_k)),
+            metrics=RankTopK(self.candidate_index, ks=list(top_k)),
         )
         self.loss_tracker = tf.keras.metrics.Mean(name="loss")
         self.rating_loss_tracker = tf.keras.metrics.Mean(name="rating_loss")
@@ -348,8 +349,12 @@ class MultitaskModel(tfrs.models.Model):
         candidates. With one replica both are the usual batch losses. The loss trackers get
         share x replicas, so they report global-batch values however many replicas.
         """
-        user_embeddings = self.user_tower(features["user"])
-        movie_embeddings = self.movie_tower(features["movie"])
+        # Each tower runs once per distinct id of the batch; rows gather their id's output.
+        users, user_index = tf.unique(features["user"])
+        movies, movie_index = tf.unique(features["movie"])
+        unique_user_embeddings, unique_movie_embeddings = self.user_tower(users), self.movie_tower(movies)
+        user_embeddings = tf.gather(unique_user_embeddings, user_index)
+        movie_embeddings = tf.gather(unique_movie_embeddings, movie_index)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         batch_size = global_batch_size(tf.shape(user_embeddings)[0])
         mask = features.get("rating_mask", tf.ones_like(features["rating"]))
@@ -382,6 +387,16 @@ class MultitaskModel(tfrs.models.Model):
                     tf.nn.sparse_softmax_cross_entropy_with_logits(
                         labels=features["movie"] - 1, logits=logits
                     )
+                )
+            elif replicas == 1:
+                # Same value and gradients as TFRS's task loss (tested), from the distinct users and movies.
+                log_q = None if self.movie_log_q is None else tf.gather(self.movie_log_q, movies)
+                retrieval_loss = grouped_in_batch_softmax_loss(
+                    unique_user_embeddings / self.options.temperature,
+                    user_index,
+                    unique_movie_embeddings,
+                    movie_index,
+                    log_q,
                 )
             else:
                 # Same value and gradients as TFRS's task loss (tested), without [batch, batch] tensors.

@@ -56,6 +56,9 @@ def build_model(cfg: Config, split: Split) -> MultitaskModel:
         # Creates the weights now, not inside the first (replicated) training step, so that one
         # seed gives the same initial weights under every strategy.
         model(make_dataset(split.train, 2).take(1).get_single_element())
+        # The optimizer's slots too: created inside the first training step, they would make
+        # tf.function trace the whole step twice (once to create them, once to run).
+        model.optimizer.build(model.trainable_variables)
     return model
 
 

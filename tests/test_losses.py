@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from mtrec.losses import in_batch_softmax_loss
+from mtrec.losses import grouped_in_batch_softmax_loss, in_batch_softmax_loss
 
 
 def tfrs_loss_and_grads(queries: tf.Variable, candidates: tf.Variable):
@@ -92,3 +92,37 @@ def test_no_queries_give_zero_loss_and_zero_gradients() -> None:
     d_q, d_c = tape.gradient(loss, [q, c])
     assert float(loss) == 0.0 and d_q.shape == (0, 4)
     np.testing.assert_array_equal(d_c.numpy(), np.zeros((3, 4)))
+
+
+@pytest.mark.parametrize("max_logits", [1 << 22, 0])  # the grouped path, and the blocked fallback
+def test_grouped_loss_matches_tfrs_on_a_batch_of_repeated_ids(max_logits: int) -> None:
+    rng = np.random.default_rng(11)
+    users, movies = rng.integers(0, 30, 400), rng.integers(0, 60, 400)  # every id repeats
+    _, user_index = np.unique(users, return_inverse=True)
+    _, movie_index = np.unique(movies, return_inverse=True)
+    queries = tf.Variable(rng.normal(size=(user_index.max() + 1, 5)).astype(np.float32))
+    candidates = tf.Variable(rng.normal(size=(movie_index.max() + 1, 5)).astype(np.float32))
+    log_q = np.log(rng.uniform(0.001, 0.2, size=candidates.shape[0])).astype(np.float32)
+    task = tfrs.tasks.Retrieval()
+    with tf.GradientTape(persistent=True) as tape:
+        expected = task(  # TFRS on the batch's rows as they are: [400, 400] logits
+            tf.gather(queries, user_index),
+            tf.gather(candidates, movie_index),
+            candidate_sampling_probability=np.exp(log_q[movie_index]),
+            compute_metrics=False,
+        )
+        loss = grouped_in_batch_softmax_loss(
+            queries,
+            tf.constant(user_index, tf.int32),
+            candidates,
+            tf.constant(movie_index, tf.int32),
+            log_q,
+            max_logits=max_logits,
+        )
+    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+    for got, want in zip(
+        tape.gradient(loss, [queries, candidates]), tape.gradient(expected, [queries, candidates])
+    ):
+        np.testing.assert_allclose(
+            tf.convert_to_tensor(got).numpy(), tf.convert_to_tensor(want).numpy(), rtol=1e-4, atol=1e-4
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_recommenders as tfrs
 
 from mtrec.model import MultitaskModel
 
@@ -55,6 +56,32 @@ def test_loss_is_the_weighted_sum(weights: tuple[float, float]) -> None:
     for training in (False, True):
         loss = model.compute_loss(dict(FEATURES), training=training).numpy()
         assert loss == pytest.approx(weights[0] * mse + weights[1] * softmax_ce, rel=1e-5)
+
+
+def test_repeated_users_and_movies_give_tfrs_loss_and_gradients() -> None:
+    # The towers run once per distinct id and the softmax is taken over distinct users and movies
+    # (mtrec.losses.grouped_in_batch_softmax_loss); TFRS scores the rows as they are.
+    model = make_model(1.0, 1.0)
+    features = {
+        "user": tf.constant([1, 2, 1, 3, 1, 2], tf.int32),
+        "movie": tf.constant([2, 2, 5, 1, 2, 4], tf.int32),
+        "rating": tf.constant([4.0, 1.0, 5.0, 3.0, 2.0, 4.0]),
+    }
+    task = tfrs.tasks.Retrieval()
+    with tf.GradientTape(persistent=True) as tape:
+        users = model.user_embedding(features["user"])
+        movies = model.movie_embedding(features["movie"])
+        rating = model.predict_rating(users, movies)[:, 0]
+        expected = tf.reduce_mean(tf.square(rating - features["rating"])) + task(
+            users, movies, compute_metrics=False
+        )
+        loss = model.compute_loss(features, training=True)
+    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+    variables = model.trainable_variables
+    for got, want in zip(tape.gradient(loss, variables), tape.gradient(expected, variables)):
+        np.testing.assert_allclose(
+            tf.convert_to_tensor(got).numpy(), tf.convert_to_tensor(want).numpy(), rtol=1e-4, atol=1e-5
+        )
 
 
 def test_zero_weight_task_is_skipped_in_training_only() -> None:
