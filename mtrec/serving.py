@@ -49,6 +49,17 @@ SAVED_MODEL_DIR = "saved_model"
 METADATA_FILE = "mtrec_model.json"
 
 
+PREDICT_INPUTS = [
+    tf.TensorSpec([None], tf.string, name="user_id"),
+    tf.TensorSpec([None], tf.string, name="movie_title"),
+]
+RECOMMEND_INPUTS = [
+    tf.TensorSpec([None], tf.string, name="user_id"),
+    tf.TensorSpec([], tf.int32, name="k"),
+    tf.TensorSpec([], tf.bool, name="exclude_seen"),
+]
+
+
 class ExportError(ValueError):
     """A folder that is not a readable mtrec export; the message says what to do instead."""
 
@@ -122,12 +133,6 @@ class ServingModule(tf.Module):
         known = tf.gather(known_table, index)
         return index, tf.where(known[:, None], tf.gather(embeddings, index), cold[None, :]), known
 
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([None], tf.string, name="user_id"),
-            tf.TensorSpec([None], tf.string, name="movie_title"),
-        ]
-    )
     def predict(self, user_id: tf.Tensor, movie_title: tf.Tensor) -> dict[str, tf.Tensor]:
         """Predicted ratings of [n] (user id, movie title) pairs."""
         user_index, users, user_known = self._embed(
@@ -142,13 +147,6 @@ class ServingModule(tf.Module):
         rating = self._predict_rating(users, movies, user_index, movie_index)[:, 0]
         return {"rating": rating, "user_known": user_known, "movie_known": movie_known}
 
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([None], tf.string, name="user_id"),
-            tf.TensorSpec([], tf.int32, name="k"),
-            tf.TensorSpec([], tf.bool, name="exclude_seen"),
-        ]
-    )
     def recommend(self, user_id: tf.Tensor, k: tf.Tensor, exclude_seen: tf.Tensor) -> dict[str, tf.Tensor]:
         """The ``k`` best-scoring movies for each of [n] user ids."""
         index, users, user_known = self._embed(
@@ -215,10 +213,13 @@ def export_model(model: MultitaskModel, train: Interactions, export_dir: Path) -
     if export_dir.exists():
         shutil.rmtree(export_dir)
     export_dir.mkdir(parents=True)
+    # Traced once, as signatures only: a tf.function attribute of the module would be traced again
+    # by the save (0.3-0.5 s an export). No Python control flow depends on tensors: no autograph.
     signatures = {
-        "predict": module.predict.get_concrete_function(),
-        "recommend": module.recommend.get_concrete_function(),
+        "predict": tf.function(module.predict, input_signature=PREDICT_INPUTS, autograph=False),
+        "recommend": tf.function(module.recommend, input_signature=RECOMMEND_INPUTS, autograph=False),
     }
+    signatures = {name: function.get_concrete_function() for name, function in signatures.items()}
     # Saving logs each captured input it renames and the assets folder at INFO: noise in a run's log.
     loggers = [logging.getLogger(name) for name in ("absl", "tensorflow")]
     levels = [logger.level for logger in loggers]
@@ -268,7 +269,9 @@ class LoadedModel:
     def predict(self, user_ids: np.ndarray, movie_titles: np.ndarray) -> dict[str, np.ndarray]:
         """[n] user ids, [n] titles -> ``rating``, ``user_known``, ``movie_known``, each [n]."""
         return self._chunked(
-            lambda a, b: self.module.predict(tf.constant(a, tf.string), tf.constant(b, tf.string)),
+            lambda a, b: self.module.signatures["predict"](
+                user_id=tf.constant(a, tf.string), movie_title=tf.constant(b, tf.string)
+            ),
             np.asarray(user_ids, dtype=str),
             np.asarray(movie_titles, dtype=str),
         )
@@ -276,8 +279,10 @@ class LoadedModel:
     def recommend(self, user_ids: np.ndarray, k: int, exclude_seen: bool = False) -> dict[str, np.ndarray]:
         """[n] user ids -> ``titles`` [n, k] str, ``scores`` [n, k], ``user_known`` [n]; see module doc."""
         out = self._chunked(
-            lambda a: self.module.recommend(
-                tf.constant(a, tf.string), tf.constant(k, tf.int32), tf.constant(exclude_seen)
+            lambda a: self.module.signatures["recommend"](
+                user_id=tf.constant(a, tf.string),
+                k=tf.constant(k, tf.int32),
+                exclude_seen=tf.constant(exclude_seen),
             ),
             np.asarray(user_ids, dtype=str),
         )
