@@ -117,6 +117,7 @@ def grouped_in_batch_softmax_loss(
     candidate_index: tf.Tensor,
     candidate_log_q: tf.Tensor | None = None,
     max_logits: int = MAX_GROUPED_LOGITS,
+    num_ids: tuple[int, int] | None = None,
 ) -> tf.Tensor:
     """:func:`in_batch_softmax_loss` of a batch whose rows repeat users and movies, from the
     distinct ones: the same value and gradients, at a fraction of the cost.
@@ -140,6 +141,8 @@ def grouped_in_batch_softmax_loss(
       candidate_index: [batch] int32, row i's positive candidate.
       candidate_log_q: optional [num_unique_candidates] logQ correction of each candidate.
       max_logits: the largest [unique queries, unique candidates] matrix scored densely.
+      num_ids: how many query and candidate ids there are (the vocabulary sizes), when known: if
+        no batch can exceed ``max_logits``, the fallback is not even traced (faster tracing).
 
     Returns:
       A scalar: TFRS's Retrieval loss of the batch's rows (summed over the batch).
@@ -166,6 +169,8 @@ def grouped_in_batch_softmax_loss(
             candidate_log_q=tf.gather(log_q, candidate_index),
         )
 
+    if num_ids is not None and num_ids[0] * num_ids[1] <= max_logits:
+        return grouped()
     num_logits = tf.cast(tf.shape(queries)[0], tf.int64) * tf.cast(tf.shape(candidates)[0], tf.int64)
     limit = tf.minimum(tf.cast(max_logits, tf.int64), tf.cast(batch, tf.int64) ** 2 // 4)
     return tf.cond(num_logits <= limit, grouped, per_row)

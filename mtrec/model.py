@@ -397,6 +397,7 @@ class MultitaskModel(tfrs.models.Model):
                     unique_movie_embeddings,
                     movie_index,
                     log_q,
+                    num_ids=(self.user_embedding.input_dim, self.movie_embedding.input_dim),
                 )
             else:
                 # Same value and gradients as TFRS's task loss (tested), without [batch, batch] tensors.
