@@ -1,8 +1,9 @@
 """The TFRS multitask model: shared user and movie towers, a rating task and a retrieval task.
 
 This is the model of TFRS's "multitask recommenders" tutorial. Inside the training graph the
-towers take integer ids (``mtrec.data`` encodes them once); the ``StringLookup`` layers that map
-raw string ids onto the same indices sit at the model's edges, for serving.
+towers take integer ids (``mtrec.data`` encodes them once: vocabulary entry i is index i + 1, 0 is
+out of vocabulary); the export's lookup tables map raw string ids onto the same indices
+(``mtrec.serving``).
 """
 
 from __future__ import annotations
@@ -117,8 +118,6 @@ class MultitaskModel(tfrs.models.Model):
             )
         self.retrieval_candidates = retrieval_candidates
 
-        self.user_lookup = tf.keras.layers.StringLookup(vocabulary=list(user_vocab), mask_token=None)
-        self.movie_lookup = tf.keras.layers.StringLookup(vocabulary=list(movie_vocab), mask_token=None)
         self.user_embedding = tf.keras.layers.Embedding(len(user_vocab) + 1, embedding_dim)
         self.movie_embedding = tf.keras.layers.Embedding(len(movie_vocab) + 1, embedding_dim)
         self.rating_model = tf.keras.Sequential(

@@ -112,12 +112,6 @@ def test_top_k_counts_the_true_movie_among_all_candidates() -> None:
     assert metrics["factorized_top_k/top_2_categorical_accuracy"] == pytest.approx(np.mean(rank < 2))
 
 
-def test_string_lookups_match_integer_ids() -> None:
-    model = make_model(1.0, 1.0)
-    np.testing.assert_array_equal(model.user_lookup(tf.constant(["u1", "u4", "nobody"])).numpy(), [1, 4, 0])
-    np.testing.assert_array_equal(model.movie_lookup(tf.constant(["m5"])).numpy(), [5])
-
-
 def test_side_features_add_a_learned_projection_to_each_tower() -> None:
     from mtrec.model import ModelOptions
 

@@ -228,3 +228,8 @@ def test_best_run_is_chosen_by_metric_among_finished_runs_with_a_model(tmp_path:
         predict.best_run("nope", None, "test/rmse")
     with pytest.raises(predict.CliError, match="no finished run"):
         predict.best_run("sweep", None, "test/ndcg")
+
+
+def test_lookup_tables_give_the_training_indices() -> None:
+    table = serving._lookup_table(np.array(["u1", "u2", "u3", "u4"]))
+    np.testing.assert_array_equal(table.lookup(tf.constant(["u1", "u4", "nobody"])).numpy(), [1, 4, 0])
