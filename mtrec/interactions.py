@@ -95,9 +95,13 @@ def movies_by_user(data: Interactions) -> tuple[np.ndarray, np.ndarray]:
 
 def group_by_user(users: np.ndarray, movies: np.ndarray, num_users: int) -> tuple[np.ndarray, np.ndarray]:
     """:func:`movies_by_user` of any [n] user and movie indices (1-based, users <= num_users)."""
-    pairs = np.unique(np.stack([users, movies], axis=1).astype(np.int64), axis=0)
-    row_lengths = np.bincount(pairs[:, 0], minlength=num_users + 1)
-    return pairs[:, 1], np.concatenate([[0], np.cumsum(row_lengths)]).astype(np.int64)
+    # Each (user, movie) pair as one int64 key, ordered by user then movie: a 1-D unique (a sort),
+    # ~6x faster than np.unique over [n, 2] rows (measured: 20 vs 130 ms for 80,000 rows).
+    movies = np.asarray(movies, dtype=np.int64)
+    stride = int(movies.max(initial=0)) + 1
+    keys = np.unique(np.asarray(users, dtype=np.int64) * stride + movies)
+    row_lengths = np.bincount(keys // stride, minlength=num_users + 1)
+    return keys % stride, np.concatenate([[0], np.cumsum(row_lengths)]).astype(np.int64)
 
 
 @dataclass(frozen=True)
