@@ -157,3 +157,22 @@ def test_a_retried_job_counts_by_its_last_run() -> None:
     sweep = report._to_sweep(runs, "sweep s", with_histories=False)
     assert list(sweep.runs["run_id"]) == ["other", "retry", "single"]
     assert sweep.failed_jobs() == []
+
+
+def test_curves_give_each_job_one_colour_in_every_panel() -> None:
+    runs = pd.DataFrame({"run_id": ["a", "b", "c"], "job": ["rating only", "retrieval only", "joint"]})
+    losses = {
+        "a": ["loss", "rating_loss"],
+        "b": ["loss", "retrieval_loss"],
+        "c": ["loss", "rating_loss", "retrieval_loss"],
+    }
+    histories = {r: {f"train/{n}": [(1, 2.0), (2, 1.0)] for n in names} for r, names in losses.items()}
+    fig = report.curves_figure(report.Sweep(runs=runs, title="t", histories=histories))
+    colours: dict[str, set] = {}
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            colours.setdefault(line.get_label(), set()).add(line.get_color())
+    # The retrieval-only job is missing from the rating-loss panel; the joint job keeps its colour there.
+    assert sorted(colours) == ["joint", "rating only", "retrieval only"]
+    assert all(len(c) == 1 for c in colours.values())
+    assert len(set.union(*colours.values())) == 3
