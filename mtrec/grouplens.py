@@ -52,6 +52,41 @@ def _parse_ratings(path: Path, rows: list[list[str]], lookup: dict[str, str]) ->
     return np.array(users), np.array(titles), np.array(ratings), np.array(stamps)
 
 
+def _read_ratings(path: Path, sep: str, lookup: dict[str, str]) -> tuple:
+    """u.data / ratings.dat -> (user ids, titles, ratings, timestamps), each [n].
+
+    Parsed by pandas' C reader (ml-100k: ~0.05 s instead of ~0.5 s line by line). A file it
+    refuses, or one naming a movie the movies file lacks, is read again line by line, by the
+    parser whose error names the file and line.
+    """
+    import pandas as pd
+
+    # ratings.dat's "::" separator, read as ":", leaves an empty field between the values.
+    columns = [0, 1, 2, 3] if sep == "\t" else [0, 2, 4, 6]
+    try:
+        table = pd.read_csv(
+            path,
+            sep=sep[0],
+            header=None,
+            usecols=columns,
+            dtype={columns[0]: str, columns[1]: str, columns[2]: np.float64, columns[3]: np.int64},
+            encoding="latin-1",
+            na_filter=False,
+            engine="c",
+        )
+        titles = table[columns[1]].map(lookup)
+        if titles.isna().any():
+            raise KeyError("a movie id the movies file lacks")
+    except (ValueError, KeyError, OSError, UnicodeDecodeError):  # pandas' ParserError is a ValueError.
+        return _parse_ratings(path, _read_rows(path, sep, 4, "latin-1"), lookup)
+    return (
+        table[columns[0]].to_numpy(dtype=str),
+        titles.to_numpy(dtype=str),
+        table[columns[2]].to_numpy(),
+        table[columns[3]].to_numpy(),
+    )
+
+
 def read_grouplens(path: str | Path) -> Interactions:
     """Reads an unpacked GroupLens archive: ml-100k (u.data, u.item), ml-1m (ratings.dat,
     movies.dat) or ml-20m / ml-25m (ratings.csv, movies.csv).
@@ -76,9 +111,7 @@ def read_grouplens(path: str | Path) -> Interactions:
     # Both archives encode titles in latin-1 (e.g. "Misérables, Les (1995)").
     movies = _read_rows(movies_file, sep, 2, "latin-1")
     lookup = {fields[0]: fields[1] for fields in movies}
-    users, titles, ratings, stamps = _parse_ratings(
-        ratings_file, _read_rows(ratings_file, rating_sep, 4, "latin-1"), lookup
-    )
+    users, titles, ratings, stamps = _read_ratings(ratings_file, rating_sep, lookup)
     data = from_strings(users, titles, ratings, stamps, np.array(list(lookup.values())))
     if sep == "|":
         movie_rows, user_rows = _movies_100k(movies_file, movies), _users(folder / "u.user", "|")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mtrec import data, interactions, sources
+from mtrec import data, grouplens, interactions, sources
 from mtrec.interactions import DataError
 from tests.conftest import FIXTURES, compose_config
 
@@ -43,6 +43,24 @@ def test_real_ml_100k(ml_100k: Path) -> None:
     assert "Misérables, Les (1995)" in set(d.movie_vocab)
     assert d.user.min() == 1 and d.user.max() == 943 and d.movie.max() == 1664
     assert set(np.unique(d.rating)) == {1.0, 2.0, 3.0, 4.0, 5.0}
+
+
+@pytest.mark.parametrize("archive", ["ml-100k", "ml-1m-mini"])
+def test_vectorised_ratings_reader_equals_the_line_by_line_parser(archive: str, ml_100k: Path) -> None:
+    folder = ml_100k if archive == "ml-100k" else FIXTURES / archive
+    ratings, movies, sep = (
+        ("u.data", "u.item", "\t") if archive == "ml-100k" else ("ratings.dat", "movies.dat", "::")
+    )
+    movie_sep = "|" if archive == "ml-100k" else "::"
+    lookup = {f[0]: f[1] for f in grouplens._read_rows(folder / movies, movie_sep, 2, "latin-1")}
+    fast = grouplens._read_ratings(folder / ratings, sep, lookup)
+    slow = grouplens._parse_ratings(
+        folder / ratings, grouplens._read_rows(folder / ratings, sep, 4, "latin-1"), lookup
+    )
+    for got, want in zip(fast, slow):
+        assert got.dtype.kind == want.dtype.kind
+        np.testing.assert_array_equal(got, want)
+    assert len(fast[0]) == (100_000 if archive == "ml-100k" else 3)
 
 
 def test_malformed_line_names_file_and_line(tmp_path: Path) -> None:
