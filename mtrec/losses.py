@@ -10,8 +10,6 @@ forward pass computes the gradients too, so nothing of size [batch, batch] is ke
 
 from __future__ import annotations
 
-import functools
-
 import tensorflow as tf
 
 
@@ -44,13 +42,42 @@ def in_batch_softmax_loss(
     if candidate_log_q is None:
         candidate_log_q = tf.zeros(tf.shape(candidate_embeddings)[:1], candidate_embeddings.dtype)
     log_q = tf.stop_gradient(tf.cast(candidate_log_q, candidate_embeddings.dtype))
+    num_queries = tf.shape(query_embeddings)[0]
     offset = tf.cast(positive_offset, tf.int32)
+    positives = tf.reduce_sum(query_embeddings * candidate_embeddings[offset : offset + num_queries], axis=1)
+    positives -= log_q[offset : offset + num_queries]
+    normalizer = weighted_logsumexp(
+        query_embeddings,
+        tf.ones([num_queries], query_embeddings.dtype),
+        candidate_embeddings,
+        -log_q,
+        block_rows,
+    )
+    return normalizer - tf.reduce_sum(positives)
+
+
+def weighted_logsumexp(
+    queries: tf.Tensor, weights: tf.Tensor, candidates: tf.Tensor, bias: tf.Tensor, block_rows: int = 32
+) -> tf.Tensor:
+    """``sum_i weights[i] * logsumexp_j(queries[i] . candidates[j] + bias[j])``, the softmax's
+    normalizer, with exact gradients for the queries and candidates (none for weights and bias),
+    computed block by block: no [queries, candidates] matrix is ever written to memory.
+
+    Args:
+      queries: [num_queries, dim] float32.
+      weights: [num_queries] float32; a row of weight 0 adds nothing (padding).
+      candidates: [num_candidates, dim] float32.
+      bias: [num_candidates] float32 added to each candidate's logits; a large negative value
+        (-1e30) takes a candidate out of every softmax (padding).
+      block_rows: queries scored at a time.
+    """
+    weights, bias = tf.stop_gradient(weights), tf.stop_gradient(bias)
 
     @tf.custom_gradient
-    def _loss(queries: tf.Tensor, candidates: tf.Tensor):
+    def _normalizer(queries: tf.Tensor, candidates: tf.Tensor):
         # The gradients are computed in the forward pass: nothing for the tape to record in there.
-        total, d_queries, d_candidates = _blocked_loss_and_gradients(
-            tf.stop_gradient(queries), tf.stop_gradient(candidates), log_q, offset, block_rows
+        total, d_queries, d_candidates = _blocked_logsumexp_and_gradients(
+            tf.stop_gradient(queries), weights, tf.stop_gradient(candidates), bias, block_rows
         )
 
         def grad(upstream: tf.Tensor):
@@ -58,39 +85,38 @@ def in_batch_softmax_loss(
 
         return total, grad
 
-    return _loss(query_embeddings, candidate_embeddings)
+    return _normalizer(queries, candidates)
 
 
-# One XLA program per (batch shape, block size), compiled once per process and shared by every
+# One XLA program per (input shapes, block size), compiled once per process and shared by every
 # model: XLA fuses each block's scoring, softmax and gradient into a few passes over a block that
 # stays in cache (about the cost of the bare [batch, batch] logits matmul; TF's own ops are ~2.5x).
 @tf.function(jit_compile=True, reduce_retracing=True)
-def _blocked_loss_and_gradients(
-    queries: tf.Tensor, candidates: tf.Tensor, log_q: tf.Tensor, offset: tf.Tensor, block_rows: int
+def _blocked_logsumexp_and_gradients(
+    queries: tf.Tensor, weights: tf.Tensor, candidates: tf.Tensor, bias: tf.Tensor, block_rows: int
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     num_queries = tf.shape(queries)[0]
-    num_candidates = candidates.shape[0] or tf.shape(candidates)[0]  # static where known
-    # Queries are padded to whole blocks (XLA needs static block shapes); padded rows are masked.
+    # Queries are padded to whole blocks (XLA needs static block shapes), with weight 0.
     # At least one block: a replica may get no rows of an epoch's last batch.
     num_blocks = tf.maximum((num_queries + block_rows - 1) // block_rows, 1)
-    padded = tf.pad(queries, [[0, num_blocks * block_rows - num_queries], [0, 0]])
+    padding = num_blocks * block_rows - num_queries
+    padded = tf.pad(queries, [[0, padding], [0, 0]])
+    padded_weights = tf.pad(weights, [[0, padding]])[:, None]
 
     def body(b, total, d_queries, d_candidates_t):
         rows = b * block_rows + tf.range(block_rows)
         q = tf.slice(padded, [b * block_rows, 0], [block_rows, -1])
-        logits = tf.matmul(q, candidates, transpose_b=True) - log_q[None, :]  # [block, candidates]
+        w = tf.slice(padded_weights, [b * block_rows, 0], [block_rows, 1])
+        logits = tf.matmul(q, candidates, transpose_b=True) + bias[None, :]  # [block, candidates]
         row_max = tf.reduce_max(logits, axis=1, keepdims=True)
         exp = tf.exp(logits - row_max)
         row_sum = tf.reduce_sum(exp, axis=1, keepdims=True)
-        labels = tf.one_hot(rows + offset, num_candidates, dtype=logits.dtype)
-        valid = tf.cast(rows < num_queries, logits.dtype)[:, None]
-        positive = tf.reduce_sum(logits * labels, axis=1, keepdims=True)
-        losses = (tf.math.log(row_sum) + row_max - positive) * valid
-        d_logits = (exp / row_sum - labels) * valid
+        total += tf.reduce_sum(w * (tf.math.log(row_sum) + row_max))
+        d_logits = w * exp / row_sum
         d_queries = tf.tensor_scatter_nd_update(d_queries, rows[:, None], tf.matmul(d_logits, candidates))
         # Accumulated transposed: [dim, candidates] += q^T d_logits is a plain (fast) matmul.
         d_candidates_t += tf.matmul(q, d_logits, transpose_a=True)
-        return b + 1, total + tf.reduce_sum(losses), d_queries, d_candidates_t
+        return b + 1, total, d_queries, d_candidates_t
 
     _, total, d_queries, d_candidates_t = tf.while_loop(
         lambda b, *_: b < num_blocks,
@@ -105,11 +131,12 @@ def _blocked_loss_and_gradients(
     return total, d_queries[:num_queries], tf.transpose(d_candidates_t)
 
 
-# Above this many [unique queries, unique candidates] logits the grouped loss falls back to the
-# blocked kernel: 64 MB of float32 per dense intermediate, a quarter of batch² at batch 8192.
-# Measured at the synthetic data's 16x scale (3,049 x 3,201 distinct ids in a batch of 8192):
-# 86 ms for loss and gradients, against 210 ms for the blocked kernel over the batch's rows.
-MAX_GROUPED_LOGITS = 1 << 24
+# Up to this many [distinct queries, distinct candidates] logits the grouped loss is computed
+# densely by TF's own ops (16 MB of float32 per intermediate; no compilation). Larger ones go
+# through the blocked kernel, their sizes rounded up to GROUP_BUCKET so that XLA compiles it
+# for a few shapes only.
+MAX_DENSE_LOGITS = 1 << 22
+GROUP_BUCKET = 1024
 
 
 def grouped_in_batch_softmax_loss(
@@ -118,7 +145,7 @@ def grouped_in_batch_softmax_loss(
     candidates: tf.Tensor,
     candidate_index: tf.Tensor,
     candidate_log_q: tf.Tensor | None = None,
-    max_logits: int = MAX_GROUPED_LOGITS,
+    max_dense_logits: int = MAX_DENSE_LOGITS,
     num_ids: tuple[int, int] | None = None,
 ) -> tf.Tensor:
     """:func:`in_batch_softmax_loss` of a batch whose rows repeat users and movies, from the
@@ -130,11 +157,10 @@ def grouped_in_batch_softmax_loss(
 
         sum_u n_u * logsumexp_v(q_u . c_v - log Q_v + log m_v) - sum_i (q_a(i) . c_b(i) - log Q_b(i))
 
-    with n_u rows of query u and m_v of candidate v: a [unique queries, unique candidates] matrix
-    instead of [batch, batch]. A batch of 8192 MovieLens-100K ratings has ~940 distinct users and
-    ~1,400 distinct movies: 1/50 of the work. Where the distinct ids are too many for that to pay
-    (more than ``max_logits`` logits, or a quarter of batch²), the blocked kernel scores the
-    batch's rows as they are.
+    with n_u rows of query u and m_v of candidate v: a [distinct queries, distinct candidates]
+    softmax instead of [batch, batch]. A batch of 8192 MovieLens-100K ratings has ~900 distinct
+    users and ~1,200 distinct movies: 1/60 of the work. Small ones are scored densely, larger ones
+    (a bigger catalogue: up to [batch, batch] when every id is distinct) by the blocked kernel.
 
     Args:
       queries: [num_unique_queries, dim] float32.
@@ -142,9 +168,9 @@ def grouped_in_batch_softmax_loss(
       candidates: [num_unique_candidates, dim] float32.
       candidate_index: [batch] int32, row i's positive candidate.
       candidate_log_q: optional [num_unique_candidates] logQ correction of each candidate.
-      max_logits: the largest [unique queries, unique candidates] matrix scored densely.
+      max_dense_logits: the largest [distinct queries, distinct candidates] matrix scored densely.
       num_ids: how many query and candidate ids there are (the vocabulary sizes), when known: if
-        no batch can exceed ``max_logits``, the fallback is not even traced (faster tracing).
+        every batch fits ``max_dense_logits``, the blocked path is not even traced.
 
     Returns:
       A scalar: TFRS's Retrieval loss of the batch's rows (summed over the batch).
@@ -153,29 +179,37 @@ def grouped_in_batch_softmax_loss(
         candidate_log_q = tf.zeros(tf.shape(candidates)[:1], candidates.dtype)
     log_q = tf.stop_gradient(tf.cast(candidate_log_q, candidates.dtype))
     batch = tf.shape(query_index)[0]
+    num_queries, num_candidates = tf.shape(queries)[0], tf.shape(candidates)[0]
+    ones = tf.ones([batch], queries.dtype)
+    query_counts = tf.math.unsorted_segment_sum(ones, query_index, num_queries)
+    candidate_counts = tf.math.unsorted_segment_sum(ones, candidate_index, num_candidates)
+    bias = tf.math.log(candidate_counts) - log_q
+    positives = tf.reduce_sum(
+        tf.gather(queries, query_index) * tf.gather(candidates, candidate_index), axis=1
+    )
+    positives = tf.reduce_sum(positives - tf.gather(log_q, candidate_index))
 
-    def grouped() -> tf.Tensor:
-        counts = functools.partial(tf.math.unsorted_segment_sum, tf.ones([batch], queries.dtype))
-        query_counts = counts(query_index, tf.shape(queries)[0])
-        log_candidate_counts = tf.math.log(counts(candidate_index, tf.shape(candidates)[0]))
-        logits = tf.matmul(queries, candidates, transpose_b=True) + (log_candidate_counts - log_q)[None, :]
-        positives = tf.reduce_sum(
-            tf.gather(queries, query_index) * tf.gather(candidates, candidate_index), axis=1
-        ) - tf.gather(log_q, candidate_index)
-        return tf.reduce_sum(query_counts * tf.reduce_logsumexp(logits, axis=1)) - tf.reduce_sum(positives)
+    def dense() -> tf.Tensor:
+        logits = tf.matmul(queries, candidates, transpose_b=True) + bias[None, :]
+        return tf.reduce_sum(query_counts * tf.reduce_logsumexp(logits, axis=1)) - positives
 
-    def per_row() -> tf.Tensor:
-        return in_batch_softmax_loss(
-            tf.gather(queries, query_index),
-            tf.gather(candidates, candidate_index),
-            candidate_log_q=tf.gather(log_q, candidate_index),
+    def blocked() -> tf.Tensor:
+        def bucket(n: tf.Tensor) -> tf.Tensor:
+            return (n + GROUP_BUCKET - 1) // GROUP_BUCKET * GROUP_BUCKET - n
+
+        query_padding, candidate_padding = bucket(num_queries), bucket(num_candidates)
+        normalizer = weighted_logsumexp(
+            tf.pad(queries, [[0, query_padding], [0, 0]]),
+            tf.pad(query_counts, [[0, query_padding]]),
+            tf.pad(candidates, [[0, candidate_padding], [0, 0]]),
+            tf.pad(bias, [[0, candidate_padding]], constant_values=-1e30),
         )
+        return normalizer - positives
 
-    if num_ids is not None and num_ids[0] * num_ids[1] <= max_logits:
-        return grouped()
-    num_logits = tf.cast(tf.shape(queries)[0], tf.int64) * tf.cast(tf.shape(candidates)[0], tf.int64)
-    limit = tf.minimum(tf.cast(max_logits, tf.int64), tf.cast(batch, tf.int64) ** 2 // 4)
-    return tf.cond(num_logits <= limit, grouped, per_row)
+    if num_ids is not None and num_ids[0] * num_ids[1] <= max_dense_logits:
+        return dense()
+    num_logits = tf.cast(num_queries, tf.int64) * tf.cast(num_candidates, tf.int64)
+    return tf.cond(num_logits <= max_dense_logits, dense, blocked)
 
 
 def global_in_batch_softmax_loss(
