@@ -23,17 +23,13 @@ register_configs()
 
 
 def main() -> None:
-    """The console script: Hydra's app, with the garbage collector kept off the start-up's heap.
+    """The console script: Hydra's app, then a quick exit.
 
-    Start-up builds a large heap of objects that live as long as the process (Hydra's config,
-    MLflow's store, the data, TensorFlow's modules), and every 25% of growth triggers a full
-    collection that re-scans all of it (measured: ~2 s of ``experiment=tutorial``). So collection
-    is off until TensorFlow has loaded, when ``mtrec.jobs`` moves everything alive to the
-    permanent generation and turns it back on. Python's shutdown ends with a full collection
-    too, over every graph the jobs built (1-3 s), so everything alive is frozen again before
-    exit; atexit handlers, threads and open files still finish as usual.
+    Python's shutdown ends with a full garbage collection, which walks every TensorFlow graph
+    object the jobs built (measured: 1.2-3 s after a three-model sweep). Nothing is left to run
+    by then, so everything alive is moved out of its sight first; atexit handlers, threads and
+    open files still finish as usual.
     """
-    gc.disable()
     try:
         app()
     finally:

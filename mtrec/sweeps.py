@@ -27,7 +27,7 @@ from hydra.experimental.callback import Callback
 from mlflow.entities import RunStatus
 from omegaconf import DictConfig
 
-from mtrec.tracking import retry_locked
+from mtrec.tracking import retry_locked, use_experiment
 
 log = logging.getLogger("mtrec")
 STATE_FILE = "mtrec_sweep.json"
@@ -78,8 +78,7 @@ class SweepCallback(Callback):
             return
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_id = f"{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
-        mlflow.set_tracking_uri(config.tracking.uri)
-        experiment = retry_locked(mlflow.set_experiment, config.tracking.experiment)
+        experiment = use_experiment(config.tracking.uri, config.tracking.experiment)
         overrides = " ".join(config.hydra.overrides.task)
         run = retry_locked(
             mlflow.MlflowClient().create_run,

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import mlflow
-from mlflow.entities import Metric, Param, Run, RunStatus, RunTag
+from mlflow.entities import Experiment, Metric, Param, Run, RunStatus, RunTag
 
 import mtrec
+from mtrec import heap
 from mtrec.config import TrackingConfig
 
 RUN_STATUS_FINISHED = RunStatus.to_string(RunStatus.FINISHED)
@@ -109,6 +110,25 @@ class RunLogger:
             )
 
 
+_OPENED_STORES: set[str] = set()
+
+
+def use_experiment(uri: str, experiment: str) -> Experiment:
+    """Points MLflow at the store and experiment (created when missing); returns the experiment.
+
+    The process's first use of a store imports MLflow's SQL layer and, for a new store, creates its
+    schema: objects that live as long as the process, created out of the garbage collector's sight
+    (``mtrec.heap.long_lived``).
+    """
+    mlflow.set_tracking_uri(uri)
+    if uri in _OPENED_STORES:
+        return retry_locked(mlflow.set_experiment, experiment)
+    with heap.long_lived():
+        found = retry_locked(mlflow.set_experiment, experiment)
+    _OPENED_STORES.add(uri)
+    return found
+
+
 @contextlib.contextmanager
 def start_run(
     cfg: TrackingConfig,
@@ -130,8 +150,7 @@ def start_run(
     if not cfg.enabled:
         yield RunLogger(None)
         return
-    mlflow.set_tracking_uri(cfg.uri)
-    retry_locked(mlflow.set_experiment, cfg.experiment)
+    use_experiment(cfg.uri, cfg.experiment)
     all_tags = {"mtrec.version": mtrec.__version__, **tags}
     commit = git_commit()
     if commit:
