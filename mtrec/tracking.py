@@ -110,22 +110,23 @@ class RunLogger:
             )
 
 
-_OPENED_STORES: set[str] = set()
+_opened_a_store = False
 
 
 def use_experiment(uri: str, experiment: str) -> Experiment:
     """Points MLflow at the store and experiment (created when missing); returns the experiment.
 
-    The process's first use of a store imports MLflow's SQL layer and, for a new store, creates its
-    schema: objects that live as long as the process, created out of the garbage collector's sight
-    (``mtrec.heap.long_lived``).
+    The process's first store imports MLflow's SQL layer and, when new, creates its schema: objects
+    that live as long as the process, created out of the garbage collector's sight
+    (``mtrec.heap.long_lived``). Later stores (a test's temporary ones) are opened as usual.
     """
+    global _opened_a_store
     mlflow.set_tracking_uri(uri)
-    if uri in _OPENED_STORES:
+    if _opened_a_store:
         return retry_locked(mlflow.set_experiment, experiment)
     with heap.long_lived():
         found = retry_locked(mlflow.set_experiment, experiment)
-    _OPENED_STORES.add(uri)
+    _opened_a_store = True
     return found
 
 
