@@ -348,7 +348,9 @@ class MultitaskModel(tfrs.models.Model):
         candidates. With one replica both are the usual batch losses. The loss trackers get
         share x replicas, so they report global-batch values however many replicas.
         """
-        # Each tower runs once per distinct id of the batch; rows gather their id's output.
+        # Each tower runs once per distinct id of the batch; rows gather their id's output. This, and
+        # the grouped softmax below, rely on a tower's output depending on its id alone (embeddings,
+        # history and side features are all per id); a per-row context feature would break both.
         users, user_index = tf.unique(features["user"])
         movies, movie_index = tf.unique(features["movie"])
         unique_user_embeddings, unique_movie_embeddings = self.user_tower(users), self.movie_tower(movies)
