@@ -75,9 +75,9 @@ def _read_ratings(path: Path, sep: str, lookup: dict[str, str]) -> tuple:
             engine="c",
         )
         titles = table[columns[1]].map(lookup)
-        if titles.isna().any():
-            raise KeyError("a movie id the movies file lacks")
-    except (ValueError, KeyError, OSError, UnicodeDecodeError):  # pandas' ParserError is a ValueError.
+    except (ValueError, OSError, UnicodeDecodeError):  # pandas' ParserError is a ValueError.
+        titles = None
+    if titles is None or titles.isna().any():  # a movie id the movies file lacks
         return _parse_ratings(path, _read_rows(path, sep, 4, "latin-1"), lookup)
     return (
         table[columns[0]].to_numpy(dtype=str),

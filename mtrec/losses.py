@@ -6,6 +6,9 @@ that is four 256 MB matrices per step, written and read back from memory. The sa
 positive is candidate i) is computed here block by block: each block of queries is scored, its
 softmax taken and its gradient contribution accumulated while the block is still in cache. The
 forward pass computes the gradients too, so nothing of size [batch, batch] is kept for backprop.
+
+Within one replica, the model first reduces the batch to its distinct users and movies
+(:func:`grouped_in_batch_softmax_loss`): the same loss, over far fewer logits.
 """
 
 from __future__ import annotations
