@@ -22,7 +22,7 @@ import mlflow
 from mlflow.entities import Experiment, Metric, Param, Run, RunStatus, RunTag
 
 import mtrec
-from mtrec import heap
+from mtrec import heap, stores
 from mtrec.config import TrackingConfig
 
 RUN_STATUS_FINISHED = RunStatus.to_string(RunStatus.FINISHED)
@@ -118,9 +118,13 @@ def use_experiment(uri: str, experiment: str) -> Experiment:
 
     The process's first store imports MLflow's SQL layer and, when new, creates its schema: objects
     that live as long as the process, created out of the garbage collector's sight
-    (``mtrec.heap.long_lived``). Later stores (a test's temporary ones) are opened as usual.
+    (``mtrec.heap.long_lived``). Later stores (a test's temporary ones) are opened as usual. A new
+    ``sqlite:///`` store is created from the schema template (``mtrec.stores``), not migrated.
     """
     global _opened_a_store
+    new_store = missing_sqlite_store(uri)
+    if new_store is not None:
+        stores.seed(new_store)
     mlflow.set_tracking_uri(uri)
     if _opened_a_store:
         return retry_locked(mlflow.set_experiment, experiment)

@@ -23,6 +23,19 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ML_100K = REPO.parent / "shared" / "data" / "ml-100k"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def store_template_cache(tmp_path_factory: pytest.TempPathFactory):
+    """The session's own cache folder (mtrec.stores): its first new store makes the template, the
+    rest copy it; nothing is read from or written to the user's cache."""
+    previous = os.environ.get("MTREC_CACHE_DIR")
+    os.environ["MTREC_CACHE_DIR"] = str(tmp_path_factory.mktemp("mtrec-cache"))
+    yield
+    if previous is None:
+        del os.environ["MTREC_CACHE_DIR"]
+    else:
+        os.environ["MTREC_CACHE_DIR"] = previous
+
+
 def compose_config(*overrides: str):
     """The config `mtrec <overrides>` would run, composed the way Hydra's CLI composes it."""
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
