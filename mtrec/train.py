@@ -296,7 +296,12 @@ def train_and_evaluate(
     if export_dir is not None:
         from mtrec.serving import export_model
 
-        export_model(model, split.train, export_dir)
+        # Jobs of one process that differ only in what the serving graph does not depend on (loss
+        # weights, optimizer, trainer) write one traced graph again with their own weights. The
+        # model config is all that shapes it, besides the training rows (the same object when the
+        # split comes from the process's data cache) and the weights' shapes; one device only.
+        graph_key = repr(cfg.model) if t.strategy == "default" else None
+        export_model(model, split.train, export_dir, graph_key=graph_key)
         results["time/export_seconds"] = time.perf_counter() - end
 
     results["time/build_seconds"] = fit_start - start

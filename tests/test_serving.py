@@ -233,3 +233,76 @@ def test_best_run_is_chosen_by_metric_among_finished_runs_with_a_model(tmp_path:
 def test_lookup_tables_give_the_training_indices() -> None:
     table = serving._lookup_table(np.array(["u1", "u2", "u3", "u4"]))
     np.testing.assert_array_equal(table.lookup(tf.constant(["u1", "u4", "nobody"])).numpy(), [1, 4, 0])
+
+
+def _signature_outputs(export_dir: Path, users: list[str], titles: list[str]) -> dict[str, np.ndarray]:
+    loaded = serving.load_export(export_dir)
+    out = loaded.predict(np.array(users), np.array(titles))
+    ranked = loaded.recommend(np.array(users), k=K, exclude_seen=True)
+    return {**out, **{f"recommend/{name}": value for name, value in ranked.items()}}
+
+
+def _graph_mode_ratings(saved_model: Path, users: list[str], titles: list[str]) -> np.ndarray:
+    """Ratings through the SavedModel's own restore op, the way TF Serving's C++ loader reads it."""
+    with tf.Graph().as_default(), tf.compat.v1.Session() as session:
+        meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], str(saved_model))
+        signature = meta_graph.signature_def["predict"]
+        return session.run(
+            signature.outputs["rating"].name,
+            {signature.inputs["user_id"].name: users, signature.inputs["movie_title"].name: titles},
+        )
+
+
+def test_a_later_export_of_the_same_structure_writes_the_kept_graph_with_its_own_weights(
+    tmp_path: Path,
+) -> None:
+    split = random_split(make_synthetic(30, 20, 600, 4, seed=3), 0.2, seed=3)
+    overrides = (
+        "experiment=smoke",
+        "model.biases=true",
+        "model.rating_factors=3",
+        "model.popularity_prior=0.5",
+    )
+    models = []
+    for seed in (1, 2):  # Same structure, different weights (rating head, biases and factors included).
+        model = train.build_model(compose_config(*overrides, f"trainer.seed={seed}"), split)
+        model.fit(train.make_dataset(split.train, 128, shuffle_seed=seed), epochs=1, verbose=0)
+        models.append(model)
+    users = [*split.train.user_vocab[:6], "nobody"]
+    titles = [*split.train.movie_vocab[3:9], "no such movie"]
+    user_index, movie_index = np.arange(1, 7), np.arange(4, 10)  # vocabulary entry i is index i + 1
+    first_ratings, second_ratings = (
+        m.predict_rating(
+            m.user_tower(user_index), m.movie_tower(movie_index), user_index, movie_index
+        ).numpy()[:, 0]
+        for m in models
+    )
+
+    first = serving.export_model(models[0], split.train, tmp_path / "first", graph_key="structure")
+    again = serving.export_model(models[1], split.train, tmp_path / "again", graph_key="structure")
+    new = serving.export_model(models[1], split.train, tmp_path / "new")  # traced and saved anew
+
+    graph = Path(serving.SAVED_MODEL_DIR) / "saved_model.pb"
+    assert (again / graph).read_bytes() == (first / graph).read_bytes()  # the kept graph, reused
+    assert (new / graph).read_bytes() != (first / graph).read_bytes()
+    reused, fresh = _signature_outputs(again, users, titles), _signature_outputs(new, users, titles)
+    assert reused.keys() == fresh.keys()
+    for name in reused:
+        np.testing.assert_array_equal(reused[name], fresh[name], err_msg=name)
+    np.testing.assert_allclose(reused["rating"][:6], second_ratings, rtol=1e-5)
+    np.testing.assert_allclose(
+        _signature_outputs(first, users, titles)["rating"][:6], first_ratings, rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        _graph_mode_ratings(again / serving.SAVED_MODEL_DIR, users, titles), reused["rating"], rtol=1e-6
+    )
+    assert serving.read_metadata(again) == serving.read_metadata(new)
+
+    # Another structure under the same key (a caller's mistake) or other rows: a new graph.
+    wider = train.build_model(compose_config(*overrides, "model.embedding_dim=8"), split)
+    other = serving.export_model(wider, split.train, tmp_path / "wider", graph_key="structure")
+    assert (other / graph).read_bytes() != (first / graph).read_bytes()
+    assert _signature_outputs(other, users, titles)["rating"].shape == (7,)
+    rows = random_split(make_synthetic(30, 20, 600, 4, seed=3), 0.2, seed=3).train  # equal, not the same
+    moved = serving.export_model(wider, rows, tmp_path / "rows", graph_key="structure")
+    assert (moved / graph).read_bytes() != (other / graph).read_bytes()
