@@ -329,6 +329,7 @@ def plot_curves(sweep: Sweep, path: Path) -> None:
 def curves_figure(sweep: Sweep) -> Figure:
     """Per-epoch training losses of every job, one panel per loss."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     keys = ("train/loss", "train/rating_loss", "train/retrieval_loss")
     fig = Figure(figsize=(15, 4.5))
@@ -342,6 +343,7 @@ def curves_figure(sweep: Sweep) -> Figure:
                 ax.plot(steps, values, marker="o", color=f"C{i % 10}", label=job)
         ax.set_title(key)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs 1, 2, 3; not 1.5
         ax.set_yscale("log")
     axes[0].legend(fontsize=7)
     fig.subplots_adjust(left=0.05, right=0.99, bottom=0.12, top=0.92, wspace=0.3)
