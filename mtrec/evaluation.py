@@ -3,6 +3,7 @@ accuracy) and per-user Recall@K / NDCG@K, from one set of candidate embeddings."
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -30,6 +31,11 @@ def rename(logs: Mapping[str, float], prefix: str) -> dict[str, float]:
     return out
 
 
+# Tracing a model's test step costs more than running a few batches of it op by op (ml-100k's test
+# split, 5 batches of 4096: 0.57 s of tracing, against ~0.06 s more a batch eagerly; same metrics).
+EAGER_MAX_BATCHES = 8
+
+
 def evaluate(
     model: MultitaskModel,
     ds: tf.data.Dataset,
@@ -37,16 +43,28 @@ def evaluate(
     seen: SeenMovies | None,
     cfg: Config,
     prefix: str,
+    once: bool = False,
 ) -> dict[str, float]:
     """``prefix/*`` metrics of the current weights on a held-out split.
 
     One pass over the candidates: every movie's embedding is computed once and indexed; the
     loss, RMSE and top-K accuracy come from the model's tasks, Recall/NDCG from the same embeddings.
+    With ``once`` (this model is evaluated this one time), a split of at most ``EAGER_MAX_BATCHES``
+    batches runs eagerly unless the model's test step is already traced.
     """
     t = cfg.trainer
     with model.distribute_strategy.scope():  # The index's variables live where the model's do.
         candidates = model.index_candidates()
-    results = rename(model.evaluate(ds, return_dict=True, verbose=0), prefix)
+    eager = model.run_eagerly
+    model.run_eagerly = eager or (
+        once
+        and model.test_function is None
+        and math.ceil(len(heldout) / t.eval_batch_size) <= EAGER_MAX_BATCHES
+    )
+    try:
+        results = rename(model.evaluate(ds, return_dict=True, verbose=0), prefix)
+    finally:
+        model.run_eagerly = eager
     ranked = ranking_metrics(model, candidates, heldout, seen if t.exclude_seen else None, t.ranking_k)
     results.update({f"{prefix}/{name}": value for name, value in ranked.items()})
     return results

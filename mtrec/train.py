@@ -290,7 +290,7 @@ def train_and_evaluate(
         )
         results["time/refit_seconds"] = time.perf_counter() - refit_start
     eval_start = time.perf_counter()
-    results.update(evaluate(model, test_ds, split.test, seen_before_test, cfg, "test"))
+    results.update(evaluate(model, test_ds, split.test, seen_before_test, cfg, "test", once=True))
     results.update(_baselines(cfg, split))
     end = time.perf_counter()
     if export_dir is not None:

@@ -72,3 +72,35 @@ def test_an_epoch_of_2m_shuffled_rows_adds_no_per_row_memory() -> None:
     assert out.returncode == 0, out.stderr[-3000:]
     num_rows, growth_mb = map(int, out.stdout.split())
     assert num_rows == 2_000_000 and growth_mb < 100
+
+
+def test_a_one_off_evaluation_of_a_few_batches_runs_eagerly_with_the_traced_metrics() -> None:
+    import tensorflow as tf
+
+    from mtrec import evaluation, train
+    from mtrec.data import random_split
+    from mtrec.ranking import SeenMovies
+    from tests.conftest import compose_config
+
+    split = random_split(sources.make_synthetic(40, 120, 1500, 4, seed=2), 0.2, seed=2)
+    cfg = compose_config("experiment=smoke", "trainer.eval_batch_size=64")  # 300 test rows: 5 batches
+    model = train.build_model(cfg, split)
+    model.fit(train.make_dataset(split.train, 128, shuffle_seed=1), epochs=1, verbose=0)
+    test_ds, seen = train.make_dataset(split.test, 64), SeenMovies(split.train.user, split.train.movie)
+
+    eager = evaluation.evaluate(model, test_ds, split.test, seen, cfg, "test", once=True)
+    assert not isinstance(model.test_function, tf.types.experimental.GenericFunction)  # not traced
+    assert not model.run_eagerly  # only for that call
+    model.test_function = None
+    traced = evaluation.evaluate(model, test_ds, split.test, seen, cfg, "test")  # as validation does
+    assert isinstance(model.test_function, tf.types.experimental.GenericFunction)
+    assert eager.keys() == traced.keys() and "test/top_10_accuracy" in eager and "test/rmse" in eager
+    for name in eager:
+        np.testing.assert_allclose(eager[name], traced[name], rtol=1e-5, err_msg=name)
+
+    # Too many batches for the one-off shortcut: traced.
+    model.test_function = None
+    many = cfg.copy()
+    many.trainer.eval_batch_size = 300 // (evaluation.EAGER_MAX_BATCHES + 1)
+    evaluation.evaluate(model, train.make_dataset(split.test, 32), split.test, seen, many, "test", once=True)
+    assert isinstance(model.test_function, tf.types.experimental.GenericFunction)
