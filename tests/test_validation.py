@@ -117,8 +117,8 @@ def test_restored_weights_reproduce_the_best_validation_score(tmp_path: Path, mo
     )
     final_val = {}
 
-    def spy(model, ds, heldout, seen, cfg_, prefix):
-        out = evaluate(model, ds, heldout, seen, cfg_, prefix)
+    def spy(model, ds, heldout, seen, cfg_, prefix, **options):
+        out = evaluate(model, ds, heldout, seen, cfg_, prefix, **options)
         if prefix == "test":  # After training: the restored weights, scored on val again.
             final_val.update(evaluate(model, make_dataset(split.val, 512), split.val, None, cfg_, "val"))
         return out
@@ -153,10 +153,10 @@ def test_refit_trains_a_fresh_model_on_train_and_validation_for_the_best_epochs(
 
     monkeypatch.setattr(train_module, "build_model", spy_build)
 
-    def spy(model, ds, heldout, seen, cfg_, prefix):
+    def spy(model, ds, heldout, seen, cfg_, prefix, **options):
         if prefix == "test":
             tested.append(model)
-        return evaluate(model, ds, heldout, seen, cfg_, prefix)
+        return evaluate(model, ds, heldout, seen, cfg_, prefix, **options)
 
     monkeypatch.setattr(train_module, "evaluate", spy)
     metrics = train_and_evaluate(cfg, split, tmp_path)
