@@ -231,7 +231,7 @@ class _Graph:
     """A written export's graph, kept to be written again with another model's weights."""
 
     key: Hashable
-    train: Interactions  # Held, so that identity means the same rows (an id is never reused).
+    train: Interactions  # Held, so that `is` means the same rows (a live object's id is not reused).
     module: ServingModule
     checkpoint: tf.train.Checkpoint
     files: dict[str, bytes]  # Everything of the SavedModel but its variables and fingerprint.
@@ -252,8 +252,8 @@ def export_model(
       graph_key: a value that changes whenever anything that shapes the serving graph does, other
         than ``train`` and the weights' shapes (which are checked): the model's config. When it
         and ``train`` (the same object) are those of this process's previous export, that
-        export's traced graph is written again with this model's weights (measured: 0.05 s, where
-        tracing and saving a new one is 0.5-0.9 s); the SavedModel answers exactly as a new one
+        export's traced graph is written again with this model's weights (measured: 0.05-0.1 s,
+        where tracing and saving a new one is 0.5-0.9 s); the SavedModel answers exactly as a new one
         would. The previous model's rating head then holds this one's weights: pass a key only for
         models that are done with, as ``mtrec.train`` does. ``None``: always a new graph.
 

@@ -73,11 +73,14 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 
 
 def missing_sqlite_store(uri: str) -> Path | None:
-    """The file of a ``sqlite:///`` URI when it does not exist (MLflow would create it empty)."""
+    """The file of a ``sqlite:///`` URI when it does not exist (MLflow would create it empty).
+
+    A query (``?timeout=60``) is not part of the file's name; an in-memory database has no file.
+    """
     if not uri.startswith("sqlite:///"):
         return None
-    path = Path(uri.removeprefix("sqlite:///"))
-    return None if path.is_file() else path
+    path = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
+    return None if path.name in ("", ":memory:") or path.is_file() else path
 
 
 def default_run_name(rating_weight: float, retrieval_weight: float) -> str:

@@ -87,3 +87,11 @@ def test_unusable_cache_leaves_the_store_to_mlflow(tmp_path: Path, monkeypatch) 
     assert not store.exists() and not list(tmp_path.glob(".*.partial"))
     tracking.use_experiment(f"sqlite:///{store}", "mtrec")  # MLflow migrates it itself
     assert mlflow.get_experiment_by_name("mtrec") is not None
+
+
+def test_a_uri_query_or_an_in_memory_database_names_no_file(tmp_path: Path, cache: Path) -> None:
+    assert tracking.missing_sqlite_store(f"sqlite:///{tmp_path}/q.db?timeout=60") == tmp_path / "q.db"
+    assert tracking.missing_sqlite_store("sqlite:///:memory:") is None
+    tracking.use_experiment(f"sqlite:///{tmp_path}/q.db?timeout=60", "mtrec")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "q.db"]
+    assert schema(tmp_path / "q.db") == schema(stores.template_path())
