@@ -10,5 +10,8 @@ import os
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 # TensorFlow's C++ start-up chatter (CPU feature notes, oneDNN notices) drowns the run's own output.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# MLflow draws a progress bar for the few files it reads back while logging each run's model:
+# noise on a sweep's terminal, one bar per job.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 __version__ = "0.1.0"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +141,9 @@ def log_model(export_dir: Path) -> str:
     serving.read_metadata(export_dir)  # Refuses a folder that is not an export.
     # No input example: MLflow would check it by loading the model back (0.5 s a run, measured).
     # The signature gives the UI the schema, and mtrec_model.json holds a known (user, movie) pair.
-    with tempfile.TemporaryDirectory() as code_dir:
+    with tempfile.TemporaryDirectory() as code_dir, warnings.catch_warnings():
+        # MLflow warns about the missing example on every run; it is missing on purpose (above).
+        warnings.filterwarnings("ignore", message=".*An input example was not provided", category=UserWarning)
         info = mlflow.pyfunc.log_model(
             name=MODEL_NAME,
             python_model=str(ENTRY_FILE),

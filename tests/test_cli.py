@@ -16,6 +16,8 @@ def test_smoke_run_logs_one_complete_mlflow_run(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr[-3000:]
     assert "epoch 1/1  train/loss=" in out.stdout
     assert "test/top_10_accuracy" in out.stdout and "test/rmse" in out.stdout
+    # No MLflow noise: its artifact progress bars, its warning about the (deliberately) absent example.
+    assert "Downloading artifacts" not in out.stderr and "input example" not in out.stderr
 
     runs = runs_in(tmp_path / "mlflow.db")
     assert len(runs) == 1
