@@ -119,19 +119,17 @@ _opened_a_store = False
 def use_experiment(uri: str, experiment: str) -> Experiment:
     """Points MLflow at the store and experiment (created when missing); returns the experiment.
 
-    The process's first store imports MLflow's SQL layer and, when new, creates its schema: objects
-    that live as long as the process, created out of the garbage collector's sight
-    (``mtrec.heap.long_lived``). Later stores (a test's temporary ones) are opened as usual. A new
-    ``sqlite:///`` store is created from the schema template (``mtrec.stores``), not migrated.
+    A new ``sqlite:///`` store is copied from the schema template (``mtrec.stores``), not
+    migrated. The process's first store imports MLflow's SQL layer: objects that live as long as
+    the process, created out of the garbage collector's sight (``mtrec.heap.long_lived``). Later
+    stores (a test's temporary ones) are opened as usual.
     """
     global _opened_a_store
     new_store = missing_sqlite_store(uri)
     if new_store is not None:
         stores.seed(new_store)
     mlflow.set_tracking_uri(uri)
-    if _opened_a_store:
-        return retry_locked(mlflow.set_experiment, experiment)
-    with heap.long_lived():
+    with contextlib.nullcontext() if _opened_a_store else heap.long_lived():
         found = retry_locked(mlflow.set_experiment, experiment)
     _opened_a_store = True
     return found
