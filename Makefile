@@ -7,9 +7,9 @@ test:
 	pytest
 
 lint:
-	ruff check mtrec tests
-	ruff format --check mtrec tests
-	mypy mtrec
+	ruff check mtrec tests benchmarks hydra_plugins
+	ruff format --check mtrec tests benchmarks hydra_plugins
+	mypy mtrec hydra_plugins
 
 smoke:
 	mtrec experiment=smoke
