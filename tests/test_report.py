@@ -176,3 +176,24 @@ def test_curves_give_each_job_one_colour_in_every_panel() -> None:
     assert sorted(colours) == ["joint", "rating only", "retrieval only"]
     assert all(len(c) == 1 for c in colours.values())
     assert len(set.union(*colours.values())) == 3
+
+
+def test_curves_label_log_ticks_as_plain_numbers() -> None:
+    # A summed retrieval loss on a narrow range, where matplotlib labels ticks between the decades too.
+    runs = pd.DataFrame({"run_id": ["a"], "job": ["joint"]})
+    values = {
+        "loss": (71_500.0, 67_000.0),
+        "rating_loss": (1.3, 1.12),
+        "retrieval_loss": (71_500.0, 67_000.0),
+    }
+    histories = {"a": {f"train/{k}": [(1, hi), (2, lo)] for k, (hi, lo) in values.items()}}
+    fig = report.curves_figure(report.Sweep(runs=runs, title="t", histories=histories))
+    fig.draw_without_rendering()
+    for ax, (hi, lo) in zip(fig.axes, values.values(), strict=True):
+        labels = ax.yaxis.get_ticklabels(which="both")
+        shown = [(t.get_position()[1], t.get_text()) for t in labels if t.get_text()]
+        shown = [(loc, text) for loc, text in shown if lo <= loc <= hi]
+        assert len(shown) >= 2, ax.get_title()
+        # No mathtext ("$7\\times10^{4}$"): each label reads back as the value at its tick, and no two repeat.
+        assert all(float(text.replace(",", "")) == pytest.approx(loc, rel=1e-3) for loc, text in shown), shown
+        assert len({text for _, text in shown}) == len(shown)
