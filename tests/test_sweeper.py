@@ -100,14 +100,19 @@ def test_other_launchers_compose_as_hydra_does(tmp_path: Path) -> None:
 
 
 def test_kept_configs_are_handed_out_once_and_bounded() -> None:
-    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(CONF_DIR))
+    loader = CountingLoader(config_search_path=create_config_search_path(CONF_DIR))
+    loader.composed = []
     configs = ValidatedConfigs(loader)
     master = loader.load_configuration("config", overrides=[], run_mode=RunMode.MULTIRUN)
-    kept = loader.load_sweep_config(master, ["loss=joint"])
-    configs.keep(["loss=joint"], kept)
-    assert configs.load_sweep_config(master, ["loss=joint"]) is kept
+    configs.compose_and_keep(master, ["loss=joint"])
+    kept = configs.load_sweep_config(master, ["loss=joint"])
+    assert len(loader.composed) == 1 and kept.loss.retrieval_weight == 1.0
     again = configs.load_sweep_config(master, ["loss=joint"])  # composed anew: handed out once only
-    assert again is not kept and again.loss == kept.loss
+    assert again is not kept and again.loss == kept.loss and len(loader.composed) == 2
+    configs.compose_and_keep(master, ["loss=rating_only"])
+    other_master = loader.load_configuration("config", overrides=[], run_mode=RunMode.MULTIRUN)
+    configs.load_sweep_config(other_master, ["loss=rating_only"])  # another master: composed for it
+    assert len(loader.composed) == 4 and sum(len(v) for v in configs.kept.values()) == 1
     for i in range(MAX_KEPT + 5):
-        configs.keep([f"optimizer.lr={i}"], kept)
+        configs.compose_and_keep(master, [f"optimizer.lr={i}"])
     assert sum(len(v) for v in configs.kept.values()) == MAX_KEPT

@@ -35,19 +35,20 @@ ConfigStore.instance().store(group="hydra/sweeper", name="mtrec", node=MtrecSwee
 
 
 class ValidatedConfigs(ConfigLoader):
-    """Hydra's config loader, except that a sweep config kept by :meth:`keep` is handed out once,
-    to the first ``load_sweep_config`` call for the same overrides."""
+    """Hydra's config loader, except that a sweep config kept by :meth:`compose_and_keep` is handed
+    out once, to the first ``load_sweep_config`` call for the same master config and overrides."""
 
     def __init__(self, loader: ConfigLoader) -> None:
         self.loader = loader
-        self.kept: dict[tuple[str, ...], list[DictConfig]] = {}
+        self.kept: dict[tuple[int, tuple[str, ...]], list[DictConfig]] = {}
 
-    def keep(self, overrides: Sequence[str], config: DictConfig) -> None:
+    def compose_and_keep(self, master_config: DictConfig, sweep_overrides: list[str]) -> None:
+        config = self.loader.load_sweep_config(master_config, sweep_overrides)  # raises on a bad one
         if sum(len(configs) for configs in self.kept.values()) < MAX_KEPT:
-            self.kept.setdefault(tuple(overrides), []).append(config)
+            self.kept.setdefault((id(master_config), tuple(sweep_overrides)), []).append(config)
 
     def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
-        kept = self.kept.get(tuple(sweep_overrides))
+        kept = self.kept.get((id(master_config), tuple(sweep_overrides)))
         if kept:
             return kept.pop(0)
         return self.loader.load_sweep_config(master_config, sweep_overrides)
@@ -89,4 +90,4 @@ class MtrecSweeper(BasicSweeper):
             return
         assert self.config is not None
         for overrides in batch:
-            self.configs.keep(overrides, self.configs.loader.load_sweep_config(self.config, list(overrides)))
+            self.configs.compose_and_keep(self.config, list(overrides))
