@@ -55,7 +55,7 @@ def sweep(tmp_path: Path, *overrides: str) -> tuple[Any, CountingLoader, list[Di
     return sweeper, loader, ran
 
 
-def test_mtrec_is_the_default_sweeper_and_hydra_finds_it(tmp_path: Path) -> None:
+def test_mtrec_is_the_default_sweeper_and_hydra_finds_it() -> None:
     assert SWEEPER in [name(c) for c in Plugins.instance().discover(Sweeper)]
     loader = ConfigLoaderImpl(config_search_path=create_config_search_path(CONF_DIR))
     master = loader.load_configuration("config", overrides=["experiment=tutorial"], run_mode=RunMode.MULTIRUN)
@@ -78,13 +78,16 @@ def test_each_job_config_is_composed_once(tmp_path: Path) -> None:
 
 
 def test_a_bad_override_stops_the_sweep_before_any_job(tmp_path: Path) -> None:
-    with pytest.raises(Exception, match="optimizer.nope"):
-        sweep(tmp_path, "loss=rating_only,joint", "optimizer.nope=1")
+    # Job 1's config is fine; job 2's is not: validation finds it before job 1 runs.
+    with pytest.raises(Exception, match="nosuchloss"):
+        sweep(tmp_path, "loss=rating_only,nosuchloss")
+    assert (tmp_path / "multirun.yaml").is_file()  # the sweep started...
+    assert not (tmp_path / "0").exists()  # ...and no job did
 
 
 def test_other_launchers_compose_as_hydra_does(tmp_path: Path) -> None:
     # The joblib launcher composes each config in its worker process: nothing is kept for it.
-    loader = CountingLoader(config_search_path=create_config_search_path(CONF_DIR))
+    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(CONF_DIR))
     master = loader.load_configuration(
         "config",
         overrides=["hydra/launcher=joblib", f"hydra.sweep.dir={tmp_path}"],
