@@ -60,7 +60,12 @@ def in_batch_softmax_loss(
 
 
 def weighted_logsumexp(
-    queries: tf.Tensor, weights: tf.Tensor, candidates: tf.Tensor, bias: tf.Tensor, block_rows: int = 32
+    queries: tf.Tensor,
+    weights: tf.Tensor,
+    candidates: tf.Tensor,
+    bias: tf.Tensor,
+    block_rows: int = 32,
+    num_scored: tf.Tensor | int | None = None,
 ) -> tf.Tensor:
     """``sum_i weights[i] * logsumexp_j(queries[i] . candidates[j] + bias[j])``, the softmax's
     normalizer, with exact gradients for the queries and candidates (none for weights and bias),
@@ -73,14 +78,19 @@ def weighted_logsumexp(
       bias: [num_candidates] float32 added to each candidate's logits; a large negative value
         (-1e30) takes a candidate out of every softmax (padding).
       block_rows: queries scored at a time.
+      num_scored: only the first ``num_scored`` queries are scored (default: all); the rest are
+        padding, which must have weight 0, and get no gradient. It may differ from call to call
+        without a new compilation: padding up to a few fixed shapes then costs no scoring.
     """
+    if num_scored is None:
+        num_scored = tf.shape(queries)[0]
     weights, bias = tf.stop_gradient(weights), tf.stop_gradient(bias)
 
     @tf.custom_gradient
     def _normalizer(queries: tf.Tensor, candidates: tf.Tensor):
         # The gradients are computed in the forward pass: nothing for the tape to record in there.
         total, d_queries, d_candidates = _blocked_logsumexp_and_gradients(
-            tf.stop_gradient(queries), weights, tf.stop_gradient(candidates), bias, block_rows
+            tf.stop_gradient(queries), weights, tf.stop_gradient(candidates), bias, block_rows, num_scored
         )
 
         def grad(upstream: tf.Tensor):
@@ -96,13 +106,19 @@ def weighted_logsumexp(
 # stays in cache (about the cost of the bare [batch, batch] logits matmul; TF's own ops are ~2.5x).
 @tf.function(jit_compile=True, reduce_retracing=True)
 def _blocked_logsumexp_and_gradients(
-    queries: tf.Tensor, weights: tf.Tensor, candidates: tf.Tensor, bias: tf.Tensor, block_rows: int
+    queries: tf.Tensor,
+    weights: tf.Tensor,
+    candidates: tf.Tensor,
+    bias: tf.Tensor,
+    block_rows: int,
+    num_scored: tf.Tensor,
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     num_queries = tf.shape(queries)[0]
     # Queries are padded to whole blocks (XLA needs static block shapes), with weight 0.
     # At least one block: a replica may get no rows of an epoch's last batch.
-    num_blocks = tf.maximum((num_queries + block_rows - 1) // block_rows, 1)
-    padding = num_blocks * block_rows - num_queries
+    padding = tf.maximum((num_queries + block_rows - 1) // block_rows, 1) * block_rows - num_queries
+    # The loop's trip count is a runtime value: blocks past num_scored are not computed.
+    num_blocks = tf.maximum((tf.cast(num_scored, tf.int32) + block_rows - 1) // block_rows, 1)
     padded = tf.pad(queries, [[0, padding], [0, 0]])
     padded_weights = tf.pad(weights, [[0, padding]])[:, None]
 
@@ -136,10 +152,12 @@ def _blocked_logsumexp_and_gradients(
 
 # Up to this many [distinct queries, distinct candidates] logits the grouped loss is computed
 # densely by TF's own ops (16 MB of float32 per intermediate; no compilation). Larger ones go
-# through the blocked kernel, their sizes rounded up to GROUP_BUCKET so that XLA compiles it
-# for a few shapes only.
+# through the blocked kernel, their sizes rounded up so that XLA compiles it for a few shapes
+# only: the queries to QUERY_BUCKET (padded queries are not scored: the kernel's loop stops at
+# the last real one), the candidates to the finer CANDIDATE_BUCKET (every block scores them all).
 MAX_DENSE_LOGITS = 1 << 22
-GROUP_BUCKET = 1024
+QUERY_BUCKET = 1024
+CANDIDATE_BUCKET = 256
 
 
 def grouped_in_batch_softmax_loss(
@@ -197,15 +215,17 @@ def grouped_in_batch_softmax_loss(
         return tf.reduce_sum(query_counts * tf.reduce_logsumexp(logits, axis=1)) - positives
 
     def blocked() -> tf.Tensor:
-        def bucket(n: tf.Tensor) -> tf.Tensor:
-            return (n + GROUP_BUCKET - 1) // GROUP_BUCKET * GROUP_BUCKET - n
+        def padding(n: tf.Tensor, bucket: int) -> tf.Tensor:
+            return (n + bucket - 1) // bucket * bucket - n
 
-        query_padding, candidate_padding = bucket(num_queries), bucket(num_candidates)
+        query_padding = padding(num_queries, QUERY_BUCKET)
+        candidate_padding = padding(num_candidates, CANDIDATE_BUCKET)
         normalizer = weighted_logsumexp(
             tf.pad(queries, [[0, query_padding], [0, 0]]),
             tf.pad(query_counts, [[0, query_padding]]),
             tf.pad(candidates, [[0, candidate_padding], [0, 0]]),
             tf.pad(bias, [[0, candidate_padding]], constant_values=-1e30),
+            num_scored=num_queries,
         )
         return normalizer - positives
 

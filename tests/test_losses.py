@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from mtrec.losses import grouped_in_batch_softmax_loss, in_batch_softmax_loss
+from mtrec.losses import grouped_in_batch_softmax_loss, in_batch_softmax_loss, weighted_logsumexp
 
 
 def tfrs_loss_and_grads(queries: tf.Variable, candidates: tf.Variable):
@@ -85,6 +85,22 @@ def test_positive_offset_picks_each_querys_positive_further_down() -> None:
     assert float(got) == pytest.approx(expected, rel=1e-5)
 
 
+def test_only_the_first_num_scored_queries_are_scored() -> None:
+    # Grouped batches are padded to a few fixed shapes; the loop stops at the last real block, so
+    # rows past it cost nothing (and here, with weight 1, visibly add nothing either).
+    rng = np.random.default_rng(5)
+    q = tf.Variable(rng.normal(size=(96, 4)).astype(np.float32))
+    c = tf.constant(rng.normal(size=(50, 4)).astype(np.float32))
+    with tf.GradientTape() as tape:
+        got = weighted_logsumexp(q, tf.ones([96]), c, tf.zeros([50]), block_rows=32, num_scored=64)
+    logits = q.numpy()[:64] @ c.numpy().T
+    expected = np.log(np.exp(logits).sum(axis=1)).sum()
+    assert float(got) == pytest.approx(expected, rel=1e-5)
+    d_q = tape.gradient(got, q).numpy()
+    assert np.abs(d_q[:64]).min() > 0
+    np.testing.assert_array_equal(d_q[64:], np.zeros((32, 4)))
+
+
 def test_no_queries_give_zero_loss_and_zero_gradients() -> None:
     # A replica can get no rows of an epoch's last batch; the others still score its candidates.
     q = tf.Variable(tf.zeros((0, 4)))
@@ -96,10 +112,13 @@ def test_no_queries_give_zero_loss_and_zero_gradients() -> None:
     np.testing.assert_array_equal(d_c.numpy(), np.zeros((3, 4)))
 
 
-@pytest.mark.parametrize("max_dense_logits", [1 << 22, 0])  # dense, and the padded blocked kernel
-def test_grouped_loss_matches_tfrs_on_a_batch_of_repeated_ids(max_dense_logits: int) -> None:
+# Dense, and the padded blocked kernel: its loop stops at the last real user (30 users: within the
+# first block of 32; 70: a third, partial block), and the padding to whole buckets scores nothing.
+@pytest.mark.parametrize("max_dense_logits", [1 << 22, 0])
+@pytest.mark.parametrize("num_users", [30, 70])
+def test_grouped_loss_matches_tfrs_on_a_batch_of_repeated_ids(max_dense_logits: int, num_users: int) -> None:
     rng = np.random.default_rng(11)
-    users, movies = rng.integers(0, 30, 400), rng.integers(0, 60, 400)  # every id repeats
+    users, movies = rng.integers(0, num_users, 400), rng.integers(0, 60, 400)  # every id repeats
     _, user_index = np.unique(users, return_inverse=True)
     _, movie_index = np.unique(movies, return_inverse=True)
     queries = tf.Variable(rng.normal(size=(user_index.max() + 1, 5)).astype(np.float32))
