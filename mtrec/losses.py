@@ -82,8 +82,6 @@ def weighted_logsumexp(
         padding, which must have weight 0, and get no gradient. It may differ from call to call
         without a new compilation: padding up to a few fixed shapes then costs no scoring.
     """
-    if num_scored is None:
-        num_scored = tf.shape(queries)[0]
     weights, bias = tf.stop_gradient(weights), tf.stop_gradient(bias)
 
     @tf.custom_gradient
@@ -111,14 +109,17 @@ def _blocked_logsumexp_and_gradients(
     candidates: tf.Tensor,
     bias: tf.Tensor,
     block_rows: int,
-    num_scored: tf.Tensor,
+    num_scored: tf.Tensor | None,
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     num_queries = tf.shape(queries)[0]
     # Queries are padded to whole blocks (XLA needs static block shapes), with weight 0.
     # At least one block: a replica may get no rows of an epoch's last batch.
     padding = tf.maximum((num_queries + block_rows - 1) // block_rows, 1) * block_rows - num_queries
-    # The loop's trip count is a runtime value: blocks past num_scored are not computed.
-    num_blocks = tf.maximum((tf.cast(num_scored, tf.int32) + block_rows - 1) // block_rows, 1)
+    # Given num_scored, the loop's trip count is a runtime value: blocks past it are not computed.
+    # Without it (every query real: the every-id-distinct and multi-replica losses), the count follows
+    # from the static shape, as it always did there.
+    num_real = num_queries if num_scored is None else tf.cast(num_scored, tf.int32)
+    num_blocks = tf.maximum((num_real + block_rows - 1) // block_rows, 1)
     padded = tf.pad(queries, [[0, padding], [0, 0]])
     padded_weights = tf.pad(weights, [[0, padding]])[:, None]
 
