@@ -125,23 +125,34 @@ def make_dataset(data: Interactions, batch_size: int, shuffle_seed: int | None =
     if data.labeled is not None:
         columns["rating_mask"] = data.rating_mask
     tensors = {k: tf.constant(v) for k, v in columns.items()}
-    num_rows = len(data)
-    # Each batch's first row; slices past the end stop at it (the last batch may be smaller).
-    starts = tf.data.Dataset.range(0, num_rows, batch_size)
     if shuffle_seed is None:
-        ds = starts.map(lambda start: {k: v[start : start + batch_size] for k, v in tensors.items()})
+        ds = _in_batches(tensors, batch_size)
     else:
+        num_rows = len(data)
 
         def epoch(seed: tf.Tensor) -> tf.data.Dataset:
             order = tf.random.experimental.stateless_shuffle(tf.range(num_rows), seed=seed)
-            return starts.map(
-                lambda start: {k: tf.gather(v, order[start : start + batch_size]) for k, v in tensors.items()}
+            return _in_batches({"rows": order}, batch_size).map(
+                lambda batch: {k: tf.gather(v, batch["rows"]) for k, v in tensors.items()}
             )
 
         # A fresh [2] seed on each pass over the dataset, i.e. each epoch; reproducible by shuffle_seed.
         epoch_seed = tf.data.Dataset.random(seed=shuffle_seed, rerandomize_each_iteration=True).batch(2)
         ds = epoch_seed.take(1).flat_map(epoch)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _in_batches(columns: dict[str, tf.Tensor], batch_size: int) -> tf.data.Dataset:
+    """Consecutive batches of equally long columns, each one element: the whole batches as the
+    rows of a [-1, batch_size] reshape, then the shorter last one (no function to trace)."""
+    num_rows = int(next(iter(columns.values())).shape[0])
+    whole = num_rows // batch_size * batch_size
+    ds = tf.data.Dataset.from_tensor_slices(
+        {k: tf.reshape(v[:whole], [-1, batch_size]) for k, v in columns.items()}
+    )
+    if whole < num_rows:
+        ds = ds.concatenate(tf.data.Dataset.from_tensors({k: v[whole:] for k, v in columns.items()}))
+    return ds
 
 
 class NonFiniteLossError(FloatingPointError):

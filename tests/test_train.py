@@ -44,6 +44,16 @@ def test_unshuffled_batches_keep_row_order() -> None:
     np.testing.assert_array_equal(_epoch(make_dataset(d, 32)), d.rating)
 
 
+@pytest.mark.parametrize("shuffle_seed", [None, 3])
+@pytest.mark.parametrize(("num_rows", "sizes"), [(128, [64, 64]), (10, [10]), (130, [64, 64, 2])])
+def test_batches_are_whole_except_the_last(shuffle_seed: int | None, num_rows: int, sizes: list[int]) -> None:
+    d = sources.make_synthetic(20, 10, num_rows, 4, seed=0)
+    rows = Interactions(d.user_vocab, d.movie_vocab, d.user, d.movie, np.arange(float(num_rows)), d.timestamp)
+    batches = list(make_dataset(rows, 64, shuffle_seed=shuffle_seed))
+    assert [len(b["rating"]) for b in batches] == sizes
+    np.testing.assert_array_equal(np.sort(_epoch(batches)), np.arange(float(num_rows)))
+
+
 RSS_SCRIPT = r"""
 import resource, sys
 import mtrec
