@@ -193,7 +193,7 @@ def distinct_ids_per_batch(scale: int, batches: int = 10, batch_size: int = 8192
     from mtrec.sources import make_synthetic
 
     cfg = OmegaConf.load(REPO / "conf" / "dataset" / "synthetic.yaml")  # what `dataset=synthetic` uses
-    data = make_synthetic(*synthetic_sizes(scale), cfg.num_factors, cfg.split_seed)
+    data = make_synthetic(*synthetic_sizes(100_000 * scale), cfg.num_factors, cfg.split_seed)
     rng = np.random.default_rng(0)
     users, movies = [], []
     for _ in range(batches):
@@ -203,9 +203,28 @@ def distinct_ids_per_batch(scale: int, batches: int = 10, batch_size: int = 8192
     return float(np.mean(users)), float(np.mean(movies))
 
 
-def synthetic_sizes(scale: int) -> tuple[int, int, int]:
-    """Users, movies and interactions at ``scale`` x ml-100k: the vocabularies grow as sqrt(scale)."""
-    return int(943 * math.sqrt(scale)), int(1682 * math.sqrt(scale)), 100_000 * scale
+def synthetic_sizes(num_interactions: int) -> tuple[int, int, int]:
+    """Users, movies and interactions of synthetic data with ``num_interactions``: the vocabularies
+    grow as the square root of the scale, from ml-100k's 943 users and 1,682 movies."""
+    scale = num_interactions / 100_000
+    return int(943 * math.sqrt(scale)), int(1682 * math.sqrt(scale)), num_interactions
+
+
+def synthetic_command(num_interactions: int, out_dir: Path, *overrides: str) -> list[str]:
+    """``mtrec dataset=synthetic`` at that size, without MLflow, writing to ``out_dir``."""
+    num_users, num_movies, _ = synthetic_sizes(num_interactions)
+    return [
+        sys.executable,
+        "-m",
+        "mtrec",
+        "dataset=synthetic",
+        f"dataset.num_interactions={num_interactions}",
+        f"dataset.num_users={num_users}",
+        f"dataset.num_movies={num_movies}",
+        *overrides,
+        "tracking=none",
+        f"hydra.run.dir={out_dir}",
+    ]
 
 
 def scaling(work: Path) -> list[dict]:
@@ -218,26 +237,12 @@ def scaling(work: Path) -> list[dict]:
     """
     rows = []
     for scale in (1, 4, 16):
-        num_users, num_movies, num_interactions = synthetic_sizes(scale)
+        num_interactions = 100_000 * scale
         epochs = {}
         for loss in ("joint", "rating_only"):
             out_dir = work / f"scale{scale}_{loss}"
-            result = measure(
-                [
-                    sys.executable,
-                    "-m",
-                    "mtrec",
-                    "dataset=synthetic",
-                    f"dataset.num_interactions={num_interactions}",
-                    f"dataset.num_users={num_users}",
-                    f"dataset.num_movies={num_movies}",
-                    f"loss={loss}",
-                    "trainer.epochs=2",
-                    "tracking=none",
-                    f"hydra.run.dir={out_dir}",
-                ],
-                work,
-            )
+            command = synthetic_command(num_interactions, out_dir, f"loss={loss}", "trainer.epochs=2")
+            result = measure(command, work)
             history = json.loads((out_dir / "metrics.json").read_text())["train_history"]
             epochs[loss] = (history[0]["train/epoch_seconds"], history[1]["train/epoch_seconds"], result)
         users, movies = distinct_ids_per_batch(scale)

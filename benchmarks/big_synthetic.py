@@ -12,30 +12,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import sys
 import tempfile
 from pathlib import Path
 
-from bench import REPO, measure
+from bench import REPO, measure, synthetic_command, synthetic_sizes
 
 
 def run(num_interactions: int, epochs: int, work: Path) -> dict:
-    scale = num_interactions / 100_000
-    num_users, num_movies = int(943 * math.sqrt(scale)), int(1682 * math.sqrt(scale))
+    num_users, num_movies, _ = synthetic_sizes(num_interactions)
     out_dir = work / "run"
-    command = [
-        sys.executable,
-        "-m",
-        "mtrec",
-        "dataset=synthetic",
-        f"dataset.num_interactions={num_interactions}",
-        f"dataset.num_users={num_users}",
-        f"dataset.num_movies={num_movies}",
-        f"trainer.epochs={epochs}",
-        "tracking=none",
-        f"hydra.run.dir={out_dir}",
-    ]
+    command = synthetic_command(num_interactions, out_dir, f"trainer.epochs={epochs}")
     result = measure(command, work)
     metrics = json.loads((out_dir / "metrics.json").read_text())
     test = metrics["test"]
