@@ -79,8 +79,9 @@ def weighted_logsumexp(
         (-1e30) takes a candidate out of every softmax (padding).
       block_rows: queries scored at a time.
       num_scored: only the first ``num_scored`` queries are scored (default: all); the rest are
-        padding, which must have weight 0, and get no gradient. It may differ from call to call
-        without a new compilation: padding up to a few fixed shapes then costs no scoring.
+        padding, which must have weight 0, and get no gradient. As a tensor it may differ from
+        call to call without a new compilation: padding up to a few fixed shapes then costs no
+        scoring.
     """
     weights, bias = tf.stop_gradient(weights), tf.stop_gradient(bias)
 
