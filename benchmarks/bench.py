@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -183,17 +185,17 @@ def retrieval_step(data: Path, work: Path) -> dict:
     return step
 
 
-def distinct_ids_per_batch(scale: int, batches: int = 10, batch_size: int = 8192) -> tuple[float, float]:
-    """The mean distinct users and movies of a batch of the synthetic data at ``scale`` (random
+def distinct_ids_per_batch(num_interactions: int, batch_size: int, batches: int = 10) -> tuple[float, float]:
+    """The mean distinct users and movies of a batch of the synthetic data of that size (random
     batches, as the shuffled epochs draw them): what the exact retrieval loss costs per batch
     grows with their product."""
     import numpy as np
-    from omegaconf import OmegaConf
 
     from mtrec.sources import make_synthetic
 
     cfg = OmegaConf.load(REPO / "conf" / "dataset" / "synthetic.yaml")  # what `dataset=synthetic` uses
-    data = make_synthetic(*synthetic_sizes(100_000 * scale), cfg.num_factors, cfg.split_seed)
+    num_users, num_movies = synthetic_sizes(num_interactions)
+    data = make_synthetic(num_users, num_movies, num_interactions, cfg.num_factors, cfg.split_seed)
     rng = np.random.default_rng(0)
     users, movies = [], []
     for _ in range(batches):
@@ -203,16 +205,16 @@ def distinct_ids_per_batch(scale: int, batches: int = 10, batch_size: int = 8192
     return float(np.mean(users)), float(np.mean(movies))
 
 
-def synthetic_sizes(num_interactions: int) -> tuple[int, int, int]:
-    """Users, movies and interactions of synthetic data with ``num_interactions``: the vocabularies
-    grow as the square root of the scale, from ml-100k's 943 users and 1,682 movies."""
+def synthetic_sizes(num_interactions: int) -> tuple[int, int]:
+    """Users and movies of synthetic data with ``num_interactions``: the vocabularies grow as the
+    square root of the scale, from ml-100k's 943 users and 1,682 movies."""
     scale = num_interactions / 100_000
-    return int(943 * math.sqrt(scale)), int(1682 * math.sqrt(scale)), num_interactions
+    return int(943 * math.sqrt(scale)), int(1682 * math.sqrt(scale))
 
 
 def synthetic_command(num_interactions: int, out_dir: Path, *overrides: str) -> list[str]:
     """``mtrec dataset=synthetic`` at that size, without MLflow, writing to ``out_dir``."""
-    num_users, num_movies, _ = synthetic_sizes(num_interactions)
+    num_users, num_movies = synthetic_sizes(num_interactions)
     return [
         sys.executable,
         "-m",
@@ -235,6 +237,7 @@ def scaling(work: Path) -> list[dict]:
     compiles it with XLA), a fixed cost that would flatter 1x and penalise 4x. Each scale runs
     the rating task alone too (``loss=rating_only``): everything but the retrieval loss.
     """
+    batch_size = OmegaConf.load(REPO / "conf" / "trainer" / "tutorial.yaml").batch_size  # the default
     rows = []
     for scale in (1, 4, 16):
         num_interactions = 100_000 * scale
@@ -245,7 +248,7 @@ def scaling(work: Path) -> list[dict]:
             result = measure(command, work)
             history = json.loads((out_dir / "metrics.json").read_text())["train_history"]
             epochs[loss] = (history[0]["train/epoch_seconds"], history[1]["train/epoch_seconds"], result)
-        users, movies = distinct_ids_per_batch(scale)
+        users, movies = distinct_ids_per_batch(num_interactions, batch_size)
         rows.append(
             {
                 "scale": scale,
@@ -255,6 +258,7 @@ def scaling(work: Path) -> list[dict]:
                 "rating_only_epoch_seconds": epochs["rating_only"][1],
                 "batch_distinct_users": users,
                 "batch_distinct_movies": movies,
+                "logits_per_row": users * movies / batch_size,
                 "peak_rss_mb": epochs["joint"][2]["peak_rss_mb"],
             }
         )
@@ -328,7 +332,7 @@ def print_table(report: dict) -> None:
             f"first, tracing included: {row['first_epoch_seconds']:.1f} s; "
             f"rating task alone {row['rating_only_epoch_seconds'] * per_row:.1f} us/row), "
             f"a batch's distinct users x movies {users:,.0f} x {movies:,.0f} "
-            f"({users * movies / 8192:,.0f} logits a row), peak RSS {row['peak_rss_mb']:.0f} MB"
+            f"({row['logits_per_row']:,.0f} logits a row), peak RSS {row['peak_rss_mb']:.0f} MB"
         )
 
 

@@ -19,7 +19,7 @@ from bench import REPO, measure, synthetic_command, synthetic_sizes
 
 
 def run(num_interactions: int, epochs: int, work: Path) -> dict:
-    num_users, num_movies, _ = synthetic_sizes(num_interactions)
+    num_users, num_movies = synthetic_sizes(num_interactions)
     out_dir = work / "run"
     command = synthetic_command(num_interactions, out_dir, f"trainer.epochs={epochs}")
     result = measure(command, work)
