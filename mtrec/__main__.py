@@ -1,3 +1,3 @@
-from mtrec.cli import main
+from mtrec.app.main import main
 
 main()

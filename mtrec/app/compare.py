@@ -1,0 +1,145 @@
+"""``mtrec-compare``: rebuild a sweep's table, Pareto set and plots from MLflow alone.
+
+mtrec-compare --sweep 20261128-101500-ab12cd            # the end-of-sweep report, again
+mtrec-compare --sweep ID1 --sweep ID2 --sort test/rmse  # several sweeps in one table
+mtrec-compare --experiment mtrec --format csv           # every job of an experiment
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from mtrec.config import ParetoObjective, TrackingConfig
+from mtrec.tracking.store import missing_sqlite_store
+
+DEFAULT_URI = TrackingConfig.uri  # the same default as `mtrec`
+
+
+class CompareError(RuntimeError):
+    """A sweep, experiment or store that cannot be read; printed as one line."""
+
+
+def _parse_pareto(text: str) -> list[ParetoObjective]:
+    objectives = []
+    for part in text.split(","):
+        metric, _, goal = part.partition(":")
+        if goal not in ("min", "max"):
+            raise argparse.ArgumentTypeError(f"--pareto: expected METRIC:min|max, got {part!r}")
+        objectives.append(ParetoObjective(metric, goal))
+    if len(objectives) != 2:
+        raise argparse.ArgumentTypeError(
+            "--pareto: expected two objectives, e.g. test/rmse:min,test/top_100_accuracy:max"
+        )
+    return objectives
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mtrec-compare", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument(
+        "--sweep", action="append", help="sweep id (tag mtrec.sweep_id) or parent run id; repeatable"
+    )
+    what.add_argument("--experiment", help="every job run of this MLflow experiment")
+    p.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_URI))
+    p.add_argument("--metrics", help="comma-separated metric columns (default: every test/* metric)")
+    p.add_argument("--sort", help="sort jobs by this column (default: job order)")
+    p.add_argument("--desc", action="store_true", help="sort from the largest value")
+    p.add_argument("--format", choices=("md", "csv"), default="md")
+    p.add_argument(
+        "--pareto",
+        type=_parse_pareto,
+        default=_parse_pareto("test/rmse:min,test/top_100_accuracy:max"),
+        help="two objectives METRIC:min|max (default: test/rmse:min,test/top_100_accuracy:max)",
+    )
+    p.add_argument("--output", type=Path, help="also write summary.csv/.md, pareto.png, curves.png here")
+    return p
+
+
+def connect(uri: str) -> None:
+    """Fails fast, with one line, on a store that is not there."""
+    import mlflow
+
+    path = missing_sqlite_store(uri)
+    if path is not None:
+        raise CompareError(f"no MLflow store at {uri} ({path} does not exist); pass --tracking-uri")
+    mlflow.set_tracking_uri(uri)
+    try:
+        mlflow.search_experiments(max_results=1)
+    except Exception as e:  # requests/SQLAlchemy/MLflow errors all mean the same here.
+        raise CompareError(
+            f"cannot reach the MLflow store at {uri}: {type(e).__name__}: {str(e)[:200]}"
+        ) from None
+
+
+def parent_run_ids(sweep_ids: list[str]) -> list[str]:
+    import mlflow
+
+    ids = []
+    for sweep_id in sweep_ids:
+        runs = mlflow.search_runs(
+            search_all_experiments=True,
+            filter_string=f"tags.`mtrec.role` = 'sweep' and tags.`mtrec.sweep_id` = '{sweep_id}'",
+            output_format="list",
+        )
+        if not runs:
+            try:
+                run = mlflow.get_run(sweep_id)
+            except Exception:
+                run = None
+            if run is None or run.data.tags.get("mtrec.role") != "sweep":
+                raise CompareError(f"unknown sweep {sweep_id!r}: no sweep run has this id or sweep id")
+            runs = [run]
+        ids.append(runs[0].info.run_id)
+    return ids
+
+
+def compare(args: argparse.Namespace) -> str:
+    from mtrec.reports import report, sweep as sweeps, tables
+
+    connect(args.tracking_uri)
+    if args.sweep:
+        sweep = sweeps.load_sweep(parent_run_ids(args.sweep), with_histories=args.output is not None)
+    else:
+        import mlflow
+
+        if mlflow.get_experiment_by_name(args.experiment) is None:
+            raise CompareError(f"unknown experiment {args.experiment!r} in {args.tracking_uri}")
+        sweep = sweeps.load_experiment(args.experiment, with_histories=args.output is not None)
+    if sweep.num_jobs == 0:
+        raise CompareError(f"{sweep.title} has no runs")
+    options = {
+        "metrics": args.metrics.split(",") if args.metrics else None,
+        "sort_by": args.sort,
+        "descending": args.desc,
+    }
+    columns = list(tables.summary_table(sweep, args.pareto, metrics=options["metrics"]).columns)
+    if args.sort and args.sort not in columns:
+        raise CompareError(f"--sort {args.sort!r} is not a column; columns are {columns}")
+    table = tables.summary_table(sweep, args.pareto, **options)
+    if args.output is not None:
+        report.write_report(sweep, args.output, args.pareto, **options)
+    if args.format == "csv":
+        return table.to_csv(index=False)
+    return tables.summary_markdown(sweep, args.pareto, **options)
+
+
+def main(argv: list[str] | None = None) -> int:
+    # An HTTP store that is down should fail in seconds, not after MLflow's minutes of retries.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    args = _parser().parse_args(argv)
+    try:
+        sys.stdout.write(compare(args))
+    except CompareError as e:
+        print(f"mtrec-compare: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

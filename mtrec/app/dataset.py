@@ -1,0 +1,56 @@
+"""A job's data: the config checked, the dataset loaded (once per process) and split.
+
+Needs no TensorFlow (except for the TFDS source), so bad input fails before TF starts.
+"""
+
+from __future__ import annotations
+
+from mtrec.app.process import ProcessState
+from mtrec.config import Config, DatasetConfig, validate, validate_against_data
+from mtrec.data.interactions import Split
+from mtrec.data.sources import load_interactions
+from mtrec.data.splits import carve_validation, mask_ratings, random_split
+
+
+def dataset_key(d: DatasetConfig) -> tuple:
+    """Every field of the dataset config: two configs with equal keys give the same split."""
+    return tuple((name, str(getattr(d, name))) for name in DatasetConfig.__dataclass_fields__)
+
+
+def load_split(d: DatasetConfig, state: ProcessState) -> Split:
+    """The dataset's train/test split, loaded and split once per process."""
+
+    def load() -> Split:
+        data = load_interactions(
+            kind=d.kind,
+            path=d.path,
+            tfds_name=d.tfds_name,
+            data_dir=d.data_dir,
+            num_users=d.num_users,
+            num_movies=d.num_movies,
+            num_interactions=d.num_interactions,
+            num_factors=d.num_factors,
+            seed=d.split_seed,
+        )
+        return random_split(data, d.test_fraction, d.split_seed)
+
+    return state.split(dataset_key(d), load)
+
+
+def prepare(cfg: Config, state: ProcessState) -> Split:
+    """Validates the config, loads and splits the data, then checks what needs the data.
+
+    Raises:
+      ConfigError: a bad config value (named by its full key).
+      DataError: unreadable data (named by file and line).
+    """
+    validate(cfg)
+    split = load_split(cfg.dataset, state)
+    # The rating mask is drawn over all training rows, so validation sees the same fraction of
+    # labels as training: tuning never uses ratings that the experiment pretends are unknown.
+    train = mask_ratings(split.train, cfg.dataset.rating_fraction, cfg.trainer.seed)
+    split = carve_validation(Split(train, split.test), cfg.trainer.val_fraction, cfg.dataset.split_seed)
+    train = split.train
+    sides = tuple(side for side in ("movie", "user") if getattr(train, f"{side}_features") is not None)
+    validate_against_data(cfg, train.num_movies, sides)
+    return split

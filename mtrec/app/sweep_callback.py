@@ -1,0 +1,103 @@
+"""A Hydra multirun as one MLflow object: a parent run, its jobs as nested children, a report.
+
+:class:`SweepCallback` is a Hydra callback (``hydra.callbacks`` in ``conf/config.yaml``). When a
+multirun starts it opens the parent run and writes its id into the sweep folder, where every job
+(in this process or in a launcher's worker) finds it. When the multirun ends it writes the sweep
+report, closes the parent FINISHED only if every job finished, and exits non-zero otherwise.
+
+A job whose worker process died (SIGKILL, the OOM killer, a lost Ray node) cannot close its own
+run. Once the launcher has returned, no job is alive, so the callback marks every child still
+RUNNING as KILLED. Ray retries such a job on another worker (its tasks' ``max_retries``); the
+report then counts the job's last run, and the dead attempt stays in MLflow, KILLED.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import sys
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from hydra.experimental.callback import Callback
+from mlflow.entities import RunStatus
+from omegaconf import DictConfig
+
+from mtrec.app import process, sweep_state
+from mtrec.tracking.store import retry_locked, use_experiment
+from mtrec.tracking.sweeps import close_orphaned_children
+
+log = logging.getLogger("mtrec")
+
+
+class SweepCallback(Callback):
+    """Opens and closes a multirun's parent run and writes its report."""
+
+    def __init__(self) -> None:
+        self.parent_run_id: str | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if not config.tracking.enabled:
+            return
+        sweep_dir = Path(config.hydra.sweep.dir)
+        sweep_id = f"{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+        with process.current().once("mlflow store"):
+            experiment = use_experiment(config.tracking.uri, config.tracking.experiment)
+        overrides = " ".join(config.hydra.overrides.task)
+        run = retry_locked(
+            mlflow.MlflowClient().create_run,
+            experiment.experiment_id,
+            run_name=f"sweep {sweep_id}",
+            tags={
+                "mtrec.role": "sweep",
+                "mtrec.sweep_id": sweep_id,
+                "mtrec.sweep_overrides": overrides,
+                "mtrec.sweep_dir": str(sweep_dir),
+            },
+        )
+        self.parent_run_id = run.info.run_id
+        sweep_state.write(sweep_dir, self.parent_run_id, sweep_id, config.tracking.uri)
+        # Hydra skips on_multirun_end when the sweep raises (Ctrl-C, a launcher error); the
+        # parent must not stay RUNNING then.
+        atexit.register(self._close_if_open, RunStatus.to_string(RunStatus.KILLED))
+        log.info(f"sweep {sweep_id}: MLflow parent run {self.parent_run_id}")
+
+    def _close_if_open(self, status: str) -> None:
+        if self.parent_run_id is None:
+            return
+        close_orphaned_children(self.parent_run_id)
+        client = mlflow.MlflowClient()
+        if retry_locked(client.get_run, self.parent_run_id).info.status == "RUNNING":
+            retry_locked(client.set_terminated, self.parent_run_id, status=status)
+        self.parent_run_id = None
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.parent_run_id is None:
+            return
+        # matplotlib loads only when a report is due.
+        from mtrec.reports.report import write_report
+        from mtrec.reports.sweep import load_sweep
+        from mtrec.reports.tables import summary_markdown
+
+        parent_run_id = self.parent_run_id
+        try:
+            close_orphaned_children(parent_run_id)
+            sweep = load_sweep([parent_run_id])
+            files = write_report(sweep, Path(config.hydra.sweep.dir), config.sweep.pareto)
+            for path in files:
+                mlflow.MlflowClient().log_artifact(parent_run_id, str(path))
+            log.info(summary_markdown(sweep, config.sweep.pareto))
+            failed = sweep.failed_jobs()
+        except BaseException:
+            self._close_if_open(RunStatus.to_string(RunStatus.FAILED))
+            raise
+        if failed:
+            self._close_if_open(RunStatus.to_string(RunStatus.FAILED))
+            print(
+                f"mtrec: {len(failed)} of {sweep.num_jobs} jobs failed: {', '.join(failed)}", file=sys.stderr
+            )
+            sys.exit(1)
+        self._close_if_open(RunStatus.to_string(RunStatus.FINISHED))

@@ -1,0 +1,22 @@
+"""The file through which a sweep's jobs find its MLflow parent run: ``mtrec_sweep.json`` in the
+sweep folder, written when the multirun starts and read by every job (in this process or in a
+launcher's worker)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+STATE_FILE = "mtrec_sweep.json"
+
+
+def write(sweep_dir: Path, parent_run_id: str, sweep_id: str, tracking_uri: str) -> None:
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    state = {"parent_run_id": parent_run_id, "sweep_id": sweep_id, "tracking_uri": tracking_uri}
+    (sweep_dir / STATE_FILE).write_text(json.dumps(state))
+
+
+def read(sweep_dir: str | Path) -> dict[str, str] | None:
+    """The sweep's parent run id and sweep id, or None when no parent was opened (tracking off)."""
+    path = Path(sweep_dir) / STATE_FILE
+    return json.loads(path.read_text()) if path.is_file() else None

@@ -1,0 +1,44 @@
+"""``mtrec-transfer``: the transfer experiment's table and plot (test RMSE vs rating fraction).
+
+mtrec experiment=sparse_ratings dataset.path=../shared/data/ml-100k   # the sweep (30 jobs)
+mtrec-transfer --sweep <sweep id> --output docs/                      # transfer.md/.csv/.png
+
+See :mod:`mtrec.reports.transfer` for what the table and plot show.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from mtrec.app.compare import DEFAULT_URI, CompareError, connect, parent_run_ids
+from mtrec.reports.sweep import load_sweep
+from mtrec.reports.transfer import plot_transfer, transfer_markdown, transfer_table
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="mtrec-transfer", description=__doc__)
+    p.add_argument("--sweep", action="append", required=True, help="sweep id or parent run id; repeatable")
+    p.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_URI))
+    p.add_argument("--output", type=Path, help="write transfer.md, transfer.csv and transfer.png here")
+    args = p.parse_args(argv)
+    try:
+        connect(args.tracking_uri)
+        table = transfer_table(load_sweep(parent_run_ids(args.sweep), with_histories=False))
+    except (CompareError, ValueError, KeyError) as e:
+        print(f"mtrec-transfer: error: {e}", file=sys.stderr)
+        return 2
+    text = transfer_markdown(table)
+    if args.output is not None:
+        args.output.mkdir(parents=True, exist_ok=True)
+        (args.output / "transfer.md").write_text(text)
+        table.to_csv(args.output / "transfer.csv", index=False)
+        plot_transfer(table, args.output / "transfer.png")
+    print(text, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

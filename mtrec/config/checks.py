@@ -1,0 +1,148 @@
+"""The checks Hydra cannot express: ranges and cross-field rules, before TensorFlow does any work.
+
+:func:`validate` needs only the config; :func:`validate_against_data` also the loaded dataset's
+sizes. Each names the first offending key, its full path and what it allows.
+"""
+
+from __future__ import annotations
+
+import math
+
+from mtrec.config.schema import CANDIDATES, DATASET_KINDS, GOALS, OPTIMIZERS, REDUCTIONS, STRATEGIES, Config
+
+
+class ConfigError(ValueError):
+    """A config value that composes but cannot be run; the message names the full key."""
+
+
+def _require(ok: bool, key: str, allowed: str, value: object) -> None:
+    if not ok:
+        raise ConfigError(f"{key} must be {allowed} (got {value!r})")
+
+
+def validate(cfg: Config) -> None:
+    """Checks ranges and cross-field rules that need no data.
+
+    Raises:
+      ConfigError: naming the first offending key and what it allows.
+    """
+    d = cfg.dataset
+    _require(d.kind in DATASET_KINDS, "dataset.kind", f"one of {DATASET_KINDS}", d.kind)
+    _require(0.0 < d.test_fraction < 1.0, "dataset.test_fraction", "in (0, 1)", d.test_fraction)
+    _require(0.0 < d.rating_fraction <= 1.0, "dataset.rating_fraction", "in (0, 1]", d.rating_fraction)
+    if d.kind == "synthetic":
+        _require(d.path is None, "dataset.path", "unset for a synthetic dataset", d.path)
+        for key in ("num_users", "num_movies", "num_interactions", "num_factors"):
+            value = getattr(d, key)
+            _require(value > 0, f"dataset.{key}", "> 0", value)
+
+    m = cfg.model
+    _require(m.embedding_dim > 0, "model.embedding_dim", "> 0", m.embedding_dim)
+    for i, units in enumerate(m.rating_hidden_units):
+        _require(units > 0, f"model.rating_hidden_units[{i}]", "> 0", units)
+    _require(m.rating_factors >= 0, "model.rating_factors", ">= 0", m.rating_factors)
+    _require(0.0 <= m.dropout < 1.0, "model.dropout", "in [0, 1)", m.dropout)
+    for key in ("embedding_l2", "rating_l2"):
+        _require(getattr(m, key) >= 0, f"model.{key}", ">= 0", getattr(m, key))
+    _require(m.temperature > 0, "model.temperature", "> 0", m.temperature)
+    _require(m.logq_weight >= 0, "model.logq_weight", ">= 0", m.logq_weight)
+    _require(
+        math.isfinite(m.popularity_prior), "model.popularity_prior", "a finite number", m.popularity_prior
+    )
+
+    o = cfg.optimizer
+    _require(o.name in OPTIMIZERS, "optimizer.name", f"one of {OPTIMIZERS}", o.name)
+    _require(math.isfinite(o.lr) and o.lr > 0, "optimizer.lr", "> 0", o.lr)
+
+    w = cfg.loss
+    for key in ("rating_weight", "retrieval_weight"):
+        value = getattr(w, key)
+        _require(math.isfinite(value) and value >= 0, f"loss.{key}", ">= 0", value)
+    _require(
+        w.retrieval_reduction in REDUCTIONS,
+        "loss.retrieval_reduction",
+        f"one of {REDUCTIONS}",
+        w.retrieval_reduction,
+    )
+    _require(
+        w.retrieval_candidates in CANDIDATES,
+        "loss.retrieval_candidates",
+        f"one of {list(CANDIDATES)}",
+        w.retrieval_candidates,
+    )
+    _require(
+        not (m.logq_correction and w.retrieval_candidates == "all"),
+        "model.logq_correction",
+        "false with loss.retrieval_candidates=all (no sampled negatives to correct)",
+        m.logq_correction,
+    )
+    if w.rating_weight == 0 and w.retrieval_weight == 0:
+        raise ConfigError(
+            "loss.rating_weight and loss.retrieval_weight are both 0: nothing would be trained; "
+            "set at least one > 0"
+        )
+
+    t = cfg.trainer
+    for key in ("epochs", "batch_size", "eval_batch_size"):
+        value = getattr(t, key)
+        _require(value > 0, f"trainer.{key}", "> 0", value)
+    _require(t.strategy in STRATEGIES, "trainer.strategy", f"one of {STRATEGIES}", t.strategy)
+    _require(len(t.top_k) > 0, "trainer.top_k", "a non-empty list", list(t.top_k))
+    for i, k in enumerate(t.top_k):
+        _require(k > 0, f"trainer.top_k[{i}]", "> 0", k)
+    for i, k in enumerate(t.ranking_k):
+        _require(k > 0, f"trainer.ranking_k[{i}]", "> 0", k)
+    _require(0.0 <= t.val_fraction < 1.0, "trainer.val_fraction", "in [0, 1)", t.val_fraction)
+    es = t.early_stopping
+    if es.metric is not None:
+        _require(t.val_fraction > 0, "trainer.val_fraction", "> 0 when early stopping is on", t.val_fraction)
+        val_names = metric_names("val", t.top_k, t.ranking_k)
+        _require(es.metric in val_names, "trainer.early_stopping.metric", f"one of {val_names}", es.metric)
+        _require(es.goal in GOALS, "trainer.early_stopping.goal", f"one of {GOALS}", es.goal)
+        _require(es.patience >= 0, "trainer.early_stopping.patience", ">= 0", es.patience)
+        _require(es.min_delta >= 0, "trainer.early_stopping.min_delta", ">= 0", es.min_delta)
+    _require(
+        not t.refit or es.metric is not None,
+        "trainer.refit",
+        "false unless trainer.early_stopping.metric is set (it refits for the selected epochs)",
+        t.refit,
+    )
+
+    known = metric_names("test", t.top_k, t.ranking_k)
+    if t.val_fraction > 0:  # Searches should select on these, never on test.
+        known += metric_names("val", t.top_k, t.ranking_k)
+    for i, name in enumerate(cfg.objectives):
+        _require(name in known, f"objectives[{i}]", f"one of {known}", name)
+    for i, objective in enumerate(cfg.sweep.pareto):
+        _require(objective.metric in known, f"sweep.pareto[{i}].metric", f"one of {known}", objective.metric)
+        _require(objective.goal in GOALS, f"sweep.pareto[{i}].goal", f"one of {GOALS}", objective.goal)
+    _require(len(cfg.sweep.pareto) == 2, "sweep.pareto", "a list of two objectives", len(cfg.sweep.pareto))
+
+
+def metric_names(prefix: str, top_k: list[int], ranking_k: list[int]) -> list[str]:
+    """Every ``test/*`` (or ``val/*``) metric a run reports, in display order."""
+    names = ["loss", "rating_loss", "retrieval_loss", "rmse"] + [f"top_{k}_accuracy" for k in top_k]
+    names += [f"{m}_at_{k}" for k in ranking_k for m in ("recall", "ndcg")]
+    return [f"{prefix}/{name}" for name in names]
+
+
+def validate_against_data(
+    cfg: Config, num_movies: int, side_features: tuple[str, ...] = ("movie", "user")
+) -> None:
+    """Checks the rules that need the loaded dataset (still before any TensorFlow work).
+
+    ``side_features`` names the sides ("movie", "user") the dataset has side features for.
+    """
+    for side in ("movie", "user"):
+        wanted = getattr(cfg.model, f"{side}_features")
+        _require(
+            side in side_features or not wanted,
+            f"model.{side}_features",
+            f"false: dataset {cfg.dataset.name} has no {side} features",
+            wanted,
+        )
+    for key in ("top_k", "ranking_k"):
+        for i, k in enumerate(getattr(cfg.trainer, key)):
+            _require(
+                k <= num_movies, f"trainer.{key}[{i}]", f"<= the number of candidate movies ({num_movies})", k
+            )

@@ -1,0 +1,40 @@
+"""Which config keys define a run: one list, used by run names, fingerprints and reports.
+
+A run is defined by what it computes. The keys below change only where or how a run is recorded
+and reported, so two configs that differ only in them are the same run: resume skips one when
+the other FINISHED, reports do not show them as swept, and run names leave them out.
+"""
+
+from __future__ import annotations
+
+NOT_RUN_DEFINING = ("tracking", "sweep", "objectives", "dry_run", "trainer.verbose")
+"""Keys (or whole sections) that never change what a run computes."""
+
+DATA_LOCATION = "dataset.path"
+"""Where the data is read from: part of a run's identity (another folder may hold other data),
+but a machine's path rather than a choice, so names and report columns leave it out."""
+
+
+def matches(key: str, prefixes: tuple[str, ...]) -> bool:
+    """Whether ``key`` (``a.b.c``) is one of ``prefixes`` or lies inside one of them."""
+    return any(key == p or key.startswith(f"{p}.") for p in prefixes)
+
+
+def defines_run(key: str) -> bool:
+    """Whether a change of ``key`` changes what a run computes (its fingerprint)."""
+    return not matches(key, NOT_RUN_DEFINING)
+
+
+def is_shown(key: str) -> bool:
+    """Whether a report shows ``key`` as a column when jobs differ in it."""
+    return defines_run(key) and key != DATA_LOCATION
+
+
+def named_override(override: str) -> bool:
+    """Whether a run's name shows this command-line override (``key=value``, ``+key=value``).
+
+    Names start with the loss weights, so ``loss`` overrides are shown that way; recipes
+    (``experiment``, ``hparams_search``) show through the keys they set, if at all.
+    """
+    key = override.lstrip("+~").split("=", 1)[0]
+    return is_shown(key) and not matches(key, ("loss", "experiment", "hparams_search"))

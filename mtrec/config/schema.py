@@ -1,0 +1,249 @@
+"""The typed schema of mtrec's config: one dataclass per config group, one field per key.
+
+Values live in ``conf/``; each YAML option names its schema in its ``defaults`` list (Hydra's
+"schema" pattern), so a misspelt key or a wrong type fails at composition. The string under a
+field is its documentation: the configuration reference (``docs/reference/configuration.md``) is
+generated from it (:mod:`mtrec.config.reference`). Ranges and cross-field rules that types cannot
+carry are checked by :mod:`mtrec.config.checks`.
+
+The model's levers are named once, here: the components take keyword arguments of the same names
+(``mtrec.app.build``), so a lever is a field below plus a constructor argument, nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from omegaconf import MISSING
+
+DATASET_KINDS = ("movielens", "synthetic")
+OPTIMIZERS = ("adagrad", "adam", "sgd")
+REDUCTIONS = ("sum", "mean")
+CANDIDATES = ("in_batch", "all")
+GOALS = ("min", "max")
+STRATEGIES = ("default", "mirrored", "multi_worker")
+
+
+@dataclass
+class DatasetConfig:
+    """Where interactions come from and how they are split (``dataset=...``)."""
+
+    name: str = MISSING
+    """The dataset's name, shown in messages and logged with every run."""
+    kind: str = "movielens"
+    """``movielens`` (GroupLens files or TFDS) or ``synthetic`` (generated)."""
+    tfds_name: str = "movielens/100k"
+    """The TFDS name read when ``path`` is unset: ``{tfds_name}-ratings`` and ``-movies``."""
+    path: str | None = None
+    """An unpacked GroupLens archive (ml-100k, ml-1m, ml-20m, ml-25m); read instead of TFDS."""
+    data_dir: str | None = None
+    """TFDS's data folder (TFDS's default when unset)."""
+    test_fraction: float = 0.2
+    """Share of the rows held out as the test split (the tutorial's 80/20 split)."""
+    split_seed: int = 42
+    """Seed of the train/test permutation (and of the validation carve-out, and of synthetic data)."""
+    rating_fraction: float = 1.0
+    """Share of training rows whose rating label the model may use (sampled by ``trainer.seed``);
+    the others still train retrieval but add no rating loss. 1.0 keeps every label."""
+    num_users: int = 0
+    """Synthetic data only: how many users."""
+    num_movies: int = 0
+    """Synthetic data only: how many movies."""
+    num_interactions: int = 0
+    """Synthetic data only: how many (user, movie, rating) rows."""
+    num_factors: int = 8
+    """Synthetic data only: latent factors (and genres) behind the ratings."""
+
+
+@dataclass
+class ModelConfig:
+    """The shared towers and the tasks' heads (``model=...``); the defaults are the tutorial's."""
+
+    embedding_dim: int = 32
+    """Size of the shared user and movie embeddings."""
+    embedding_l2: float = 0.0
+    """Per-example L2 weight on the shared user and movie embeddings."""
+    user_history: bool = False
+    """Add SVD++-style implicit feedback (the user's training movies) to the user tower."""
+    movie_features: bool = False
+    """Add a learned projection of the dataset's movie side features (genres, release decade) to
+    the movie tower."""
+    user_features: bool = False
+    """Add a learned projection of the user side features (gender, age, occupation: ml-100k and
+    ml-1m only) to the user tower."""
+    rating_hidden_units: list[int] = field(default_factory=lambda: [256, 128])
+    """Rating task: ReLU layer sizes of the MLP head; a ``Dense(1)`` output follows."""
+    interaction_features: bool = False
+    """Rating task: feed the head ``[u, m, u * m]`` instead of ``[u, m]``."""
+    dropout: float = 0.0
+    """Rating task: dropout rate on the head's input."""
+    biases: bool = False
+    """Rating task: add a global bias (starting at the training mean) and user and movie biases."""
+    baseline_biases: bool = False
+    """Rating task, with ``biases``: use Koren's ALS baseline biases (fitted on the labelled
+    training ratings), untrained."""
+    rating_factors: int = 0
+    """Rating task: size of rating-only user and movie factors whose dot product is added to the
+    rating (biased matrix factorisation beside the MLP head); 0 for none."""
+    rating_l2: float = 0.0
+    """Rating task: per-example L2 weight on the biases and rating factors."""
+    temperature: float = 1.0
+    """Retrieval task: the softmax's logits are divided by it."""
+    logq_correction: bool = False
+    """Retrieval task: subtract ``logq_weight`` x log(training frequency) of each in-batch
+    candidate from its logit (the sampling-bias correction of in-batch negatives)."""
+    logq_weight: float = 1.0
+    """Retrieval task: 1 is the unbiased correction; above 1 the learned scores keep some
+    popularity, which top-K accuracy over every movie rewards."""
+    popularity_prior: float = 0.0
+    """Retrieval task: wherever movies are ranked (top-K metrics, Recall/NDCG, the export's
+    recommend), add ``popularity_prior`` x log(training frequency) to each movie's score;
+    training is unchanged."""
+
+
+@dataclass
+class OptimizerConfig:
+    """The Keras optimizer (``optimizer=...``)."""
+
+    name: str = "adagrad"
+    """``adagrad``, ``adam`` or ``sgd``."""
+    lr: float = 0.1
+    """Learning rate."""
+
+
+@dataclass
+class LossConfig:
+    """The tasks' weights in the total loss, and the retrieval loss's form (``loss=...``)."""
+
+    rating_weight: float = 1.0
+    """Weight of the rating task's loss (MSE); 0 skips the task in training."""
+    retrieval_weight: float = 1.0
+    """Weight of the retrieval task's loss (softmax cross-entropy); 0 skips it in training."""
+    retrieval_reduction: str = "sum"
+    """``sum`` is TFRS's (summed over the batch: ~1e4-1e5 at batch 8192, next to an MSE of ~1);
+    ``mean`` divides it by the batch size, so the weights compare like for like."""
+    retrieval_candidates: str = "in_batch"
+    """Each query's negatives: ``in_batch`` (TFRS's in-batch softmax) or ``all`` (every movie: an
+    exact softmax over the catalogue)."""
+
+
+@dataclass
+class EarlyStoppingConfig:
+    """Stop when ``metric`` has not improved for ``patience`` epochs, then restore the weights of
+    its best epoch."""
+
+    metric: str | None = None
+    """A ``val/*`` metric to watch; null trains every epoch."""
+    goal: str = "min"
+    """``min`` or ``max``: which way ``metric`` improves."""
+    patience: int = 3
+    """Epochs without improvement before stopping."""
+    min_delta: float = 0.0
+    """The smallest change that counts as an improvement."""
+
+
+@dataclass
+class TrainerConfig:
+    """The training schedule and the evaluation (``trainer=...``)."""
+
+    epochs: int = 3
+    """Training epochs (at most, with early stopping)."""
+    batch_size: int = 8192
+    """Training batch size (the global batch, over all replicas)."""
+    eval_batch_size: int = 4096
+    """Evaluation batch size."""
+    seed: int = 42
+    """Seed of the weights' initialisation, the shuffling and the rating-label mask."""
+    top_k: list[int] = field(default_factory=lambda: [1, 5, 10, 50, 100])
+    """The K of ``top_K_accuracy``: the share of held-out pairs whose movie ranks in the top K of
+    every movie, as the tutorial measures it."""
+    ranking_k: list[int] = field(default_factory=lambda: [10, 100])
+    """The K of per-user ``recall_at_K`` and ``ndcg_at_K``."""
+    exclude_seen: bool = True
+    """Rank only movies the user did not rate in training for Recall/NDCG (RecBole's and MS
+    Recommenders' convention); top-K accuracy always ranks every movie."""
+    val_fraction: float = 0.0
+    """Share of the training rows held out as a validation split (0: none, the tutorial's)."""
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    """Early stopping on a validation metric."""
+    refit: bool = False
+    """After early stopping has chosen the epoch count, train a fresh model (same seed) on
+    training + validation rows for that many epochs; test evaluates the refitted model."""
+    verbose: bool = True
+    """Log each epoch's metrics."""
+    strategy: str = "default"
+    """``tf.distribute`` strategy: ``default`` (one device), ``mirrored`` (local GPUs, or logical
+    CPUs) or ``multi_worker`` (the cluster in ``TF_CONFIG``)."""
+
+
+@dataclass
+class TrackingConfig:
+    """Where runs are recorded (``tracking=...``)."""
+
+    enabled: bool = True
+    """Record each run in MLflow; false: console and Hydra's output folder only."""
+    uri: str = "sqlite:///mlflow.db"
+    """The MLflow tracking URI (a SQLite file, or a server's ``http://`` address)."""
+    experiment: str = "mtrec"
+    """The MLflow experiment, created when missing."""
+    run_name: str | None = None
+    """The run's name; default: the loss weights, then the other overrides."""
+    log_artifacts: bool = True
+    """Log the resolved config, Hydra's ``.hydra/`` folder and ``metrics.json``."""
+    log_model: bool = True
+    """Export the trained model (SavedModel + MLflow pyfunc ``model``), which mtrec-predict and
+    mtrec-recommend use."""
+
+
+@dataclass
+class ParetoObjective:
+    """One objective of the Pareto report."""
+
+    metric: str = "test/rmse"
+    """A metric every job reports."""
+    goal: str = "min"
+    """``min`` or ``max``."""
+
+
+@dataclass
+class SweepConfig:
+    """Multirun behaviour: resuming, and the objectives of the end-of-sweep Pareto report."""
+
+    resume: bool = True
+    """Skip a job whose config already has a FINISHED run in the experiment."""
+    pareto: list[ParetoObjective] = field(
+        default_factory=lambda: [
+            ParetoObjective("test/rmse", "min"),
+            ParetoObjective("test/top_100_accuracy", "max"),
+        ]
+    )
+    """The two objectives of the Pareto set and plot."""
+
+
+@dataclass
+class Config:
+    """The root config: one section per group, plus what a run returns."""
+
+    dataset: DatasetConfig = MISSING
+    model: ModelConfig = MISSING
+    optimizer: OptimizerConfig = MISSING
+    loss: LossConfig = MISSING
+    trainer: TrainerConfig = MISSING
+    tracking: TrackingConfig = MISSING
+    objectives: list[str] = field(default_factory=lambda: ["test/rmse"])
+    """Metric(s) the Hydra task returns, so sweepers can optimise them."""
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+    """Multirun behaviour."""
+    dry_run: bool = False
+    """Compose, validate, load data and build the model, but do not train or log."""
+
+
+# Config group -> its schema, stored as ``<group>_schema`` (see mtrec.config.registry).
+GROUP_SCHEMAS: dict[str, type] = {
+    "dataset": DatasetConfig,
+    "model": ModelConfig,
+    "optimizer": OptimizerConfig,
+    "loss": LossConfig,
+    "trainer": TrainerConfig,
+    "tracking": TrackingConfig,
+}

@@ -1,0 +1,48 @@
+"""Interaction sources: GroupLens files (:mod:`mtrec.data.grouplens`), TFDS (:mod:`mtrec.data.tfds`)
+and synthetic data (:mod:`mtrec.data.synthetic`).
+
+Each reader returns the same :class:`~mtrec.data.interactions.Interactions`, with the tutorial's
+vocabularies (sorted unique strings, 1-based indices) and the side features of
+:mod:`mtrec.data.features`; :func:`load_interactions` picks the reader.
+"""
+
+from __future__ import annotations
+
+from mtrec.data.grouplens import read_grouplens
+from mtrec.data.interactions import Interactions
+
+
+def load_interactions(
+    *,
+    kind: str,
+    path: str | None = None,
+    tfds_name: str = "movielens/100k",
+    data_dir: str | None = None,
+    num_users: int = 0,
+    num_movies: int = 0,
+    num_interactions: int = 0,
+    num_factors: int = 8,
+    seed: int = 42,
+) -> Interactions:
+    """Reads (or generates) a dataset's interactions.
+
+    Args:
+      kind: ``"movielens"`` (``path`` when given, else TFDS's ``tfds_name``) or ``"synthetic"``.
+      path: an unpacked GroupLens archive.
+      tfds_name: the TFDS name, e.g. ``"movielens/100k"``.
+      data_dir: TFDS's data folder.
+      num_users, num_movies, num_interactions, num_factors: the synthetic data's sizes.
+      seed: the synthetic data's seed.
+
+    Raises:
+      DataError: unreadable data (named by file and line), or TFDS unable to get it.
+    """
+    if kind == "synthetic":
+        from mtrec.data.synthetic import make_synthetic
+
+        return make_synthetic(num_users, num_movies, num_interactions, num_factors, seed)
+    if path:
+        return read_grouplens(path)
+    from mtrec.data.tfds import read_tfds  # TensorFlow loads only when TFDS is read.
+
+    return read_tfds(tfds_name, data_dir)

@@ -1,0 +1,1 @@
+"""The evaluation layer: metrics over held-out splits, per-user ranking metrics and baselines."""

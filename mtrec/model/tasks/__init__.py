@@ -1,0 +1,1 @@
+"""Tasks: Keras layers that each own a head (if any), a loss and metrics (TFRS's design)."""

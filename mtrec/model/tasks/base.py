@@ -1,0 +1,49 @@
+"""What every task is: a Keras layer with a weight, a loss and metrics of its own.
+
+The model (:class:`mtrec.model.multitask.MultitaskModel`) encodes a batch once with the shared
+towers and hands the same :class:`~mtrec.model.towers.Batch` to each task; its total loss is the
+weighted sum of the tasks' losses, plus the regularisation they and the towers ask for.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from mtrec.model.towers import Batch
+
+
+class Task(tf.keras.layers.Layer):
+    """A named task: ``weight * compute_loss(batch)`` is its share of the total loss.
+
+    Subclasses implement :meth:`compute_loss` (which also updates the evaluation metrics when
+    not training) and list those metrics in :attr:`evaluation_metrics`. A task whose weight is 0
+    is skipped in training (it adds no gradient, and reports no training loss) but still
+    evaluated, so every run reports every metric.
+    """
+
+    def __init__(self, name: str, weight: float) -> None:
+        super().__init__(name=name)
+        self.weight = float(weight)
+        self.loss_tracker = tf.keras.metrics.Mean(name=f"{name}_loss")
+
+    @property
+    def evaluation_metrics(self) -> list[tf.keras.metrics.Metric]:
+        """Metrics reported in evaluation only (the loss tracker is reported in training too)."""
+        return []
+
+    def compute_loss(self, batch: Batch, training: bool) -> tf.Tensor:
+        """This replica's share of the task's (unweighted) loss of the global batch."""
+        raise NotImplementedError
+
+    def regularization(self, batch: Batch) -> tf.Tensor | None:
+        """This replica's share of the task's own weights' penalty in training, or None."""
+        return None
+
+    def outputs(self, batch: Batch) -> tf.Tensor | None:
+        """The task head's predictions for the batch's rows, if it has a head."""
+        return None
+
+    def track(self, loss: tf.Tensor, batch: Batch) -> tf.Tensor:
+        """Records a replica's share of the loss as the global batch's value; returns ``loss``."""
+        self.loss_tracker.update_state(loss * batch.replicas)
+        return loss

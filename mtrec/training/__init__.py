@@ -1,0 +1,1 @@
+"""The training layer: tf.data input, Keras callbacks, and ``train_and_evaluate``."""
