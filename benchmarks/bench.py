@@ -58,12 +58,12 @@ PHASES = ("import", "data", "build", "fit", "evaluate", "export", "log_model")
 
 
 def store_template() -> dict:
-    """mtrec's empty MLflow store for this MLflow version (``mtrec.stores``), made now if missing.
+    """mtrec's empty MLflow store for this MLflow version (``mtrec.tracking.template``), made now if missing.
 
     Every new store after a machine's first is copied from it, so the timed run's fresh store is
     created the way a user's next one is. Making it is what MLflow's own migrations cost.
     """
-    from mtrec import stores
+    from mtrec.tracking import template as stores
 
     existed = stores.template_path().is_file()
     start = time.perf_counter()
@@ -128,7 +128,7 @@ import json, sys, time
 import numpy as np
 import mtrec
 import tensorflow as tf, tensorflow_recommenders as tfrs
-from mtrec.losses import grouped_in_batch_softmax_loss, in_batch_softmax_loss
+from mtrec.model.losses import grouped_in_batch_softmax_loss, in_batch_softmax_loss
 B, D = 8192, 32
 q = tf.Variable(tf.random.normal((B, D)) * 0.3); c = tf.Variable(tf.random.normal((B, D)) * 0.3)
 task = tfrs.tasks.Retrieval()
@@ -191,7 +191,7 @@ def distinct_ids_per_batch(num_interactions: int, batch_size: int, batches: int 
     grows with their product."""
     import numpy as np
 
-    from mtrec.sources import make_synthetic
+    from mtrec.data.synthetic import make_synthetic
 
     cfg = OmegaConf.load(REPO / "conf" / "dataset" / "synthetic.yaml")  # what `dataset=synthetic` uses
     num_users, num_movies = synthetic_sizes(num_interactions)

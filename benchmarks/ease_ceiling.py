@@ -12,8 +12,8 @@ import sys
 
 import numpy as np
 
-from mtrec.data import random_split
-from mtrec.sources import read_grouplens
+from mtrec.data.grouplens import read_grouplens
+from mtrec.data.splits import random_split
 
 
 def top_100_accuracy(scores: np.ndarray, seen: np.ndarray, users: np.ndarray, movies: np.ndarray) -> tuple:

@@ -1,32 +1,22 @@
-"""Shared fixtures: config composition without the CLI, the real ml-100k, and CLI subprocesses."""
+"""Shared fixtures: a per-session MLflow store template cache, and the real ml-100k.
+
+Helpers (composition, subprocesses, ports) live in ``tests.helpers``.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 
-from mtrec.cli import CONF_DIR
-
-REPO = Path(__file__).resolve().parents[1]
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-# The real MovieLens 100K lives beside the project, never inside it (GroupLens terms).
-ML_100K = REPO.parent / "shared" / "data" / "ml-100k"
+from tests.helpers import ML_100K
 
 
 @pytest.fixture(autouse=True, scope="session")
 def store_template_cache(tmp_path_factory: pytest.TempPathFactory):
-    """The session's own cache folder (mtrec.stores): its first new store makes the template, the
-    rest copy it; nothing is read from or written to the user's cache."""
+    """The session's own cache folder (mtrec.tracking.template): its first new store makes the
+    template, the rest copy it; nothing is read from or written to the user's cache."""
     previous = os.environ.get("MTREC_CACHE_DIR")
     os.environ["MTREC_CACHE_DIR"] = str(tmp_path_factory.mktemp("mtrec-cache"))
     yield
@@ -36,74 +26,8 @@ def store_template_cache(tmp_path_factory: pytest.TempPathFactory):
         os.environ["MTREC_CACHE_DIR"] = previous
 
 
-def compose_config(*overrides: str):
-    """The config `mtrec <overrides>` would run, composed the way Hydra's CLI composes it."""
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
-
-
 @pytest.fixture
 def ml_100k() -> Path:
     # Deliberately no skip: in CI the real data must be there, and a missing copy is a failure.
     assert (ML_100K / "u.data").is_file(), f"real MovieLens 100K expected at {ML_100K}"
     return ML_100K
-
-
-def run_mtrec(cwd: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Runs `python -m mtrec ARGS` in `cwd`, as a user would, with a SQLite store there."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "mtrec", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def runs_in(db: Path, experiment: str = "mtrec"):
-    """All runs of an experiment in a SQLite store, as a pandas DataFrame."""
-    import mlflow
-
-    mlflow.set_tracking_uri(f"sqlite:///{db}")
-    return mlflow.search_runs(experiment_names=[experiment])
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(ready: Callable[[], bool], timeout: float, what: str, interval: float = 0.5) -> None:
-    deadline = time.monotonic() + timeout
-    while not ready():
-        assert time.monotonic() < deadline, f"{what}: not ready after {timeout:.0f} s"
-        time.sleep(interval)
-
-
-def stop_process_group(proc: subprocess.Popen, grace: float = 10.0, sig: int = signal.SIGTERM) -> None:
-    """``sig``, then SIGKILL after ``grace`` s, to the process group of ``proc`` (start_new_session).
-
-    Daemons that a command forks (Ray's GCS and raylet, PostgreSQL's backends) stay in its group,
-    so this stops exactly what the test started, never same-named processes of anyone else.
-    """
-    try:
-        os.killpg(proc.pid, sig)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        proc.poll()  # reaps the group's leader: a zombie would still count as a member
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.2)
-    else:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)

@@ -15,15 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hydra.core.config_loader import ConfigLoader
-from hydra.core.config_store import ConfigStore
-from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig
-
 # Hydra's basic sweeper and launcher are public plugins (``hydra/sweeper=basic``,
 # ``hydra/launcher=basic``) whose classes live only in ``hydra._internal`` (checked with hydra-core
 # 1.3.2): this block is the one place mtrec names them.
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper, BasicSweeperConf  # noqa: E402
+from hydra.core.config_loader import ConfigLoader
+from hydra.core.config_store import ConfigStore
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
 
 BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 # Validated configs kept at most (~0.5 MB each): the jobs of a larger batch beyond these compose again.

@@ -99,7 +99,8 @@ def parent_run_ids(sweep_ids: list[str]) -> list[str]:
 
 
 def compare(args: argparse.Namespace) -> str:
-    from mtrec.reports import report, sweep as sweeps, tables
+    from mtrec.reports import report, tables
+    from mtrec.reports import sweep as sweeps
 
     connect(args.tracking_uri)
     if args.sweep:

@@ -8,6 +8,7 @@ component the keys it takes, and the few values that are derived from the data a
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 from collections.abc import Callable, Mapping
@@ -51,7 +52,9 @@ DERIVED_MODEL_KEYS = (
 
 
 def section(node: Any) -> dict[str, Any]:
-    """A config section as a plain dict (lists as lists)."""
+    """A config section (composed, or its dataclass object) as a plain dict, lists as lists."""
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        return dataclasses.asdict(node)
     return cast(dict, OmegaConf.to_container(node, resolve=True))
 
 
@@ -110,9 +113,9 @@ def compose_model(cfg: Config, train: Interactions) -> MultitaskModel:
     m, loss, trainer = section(cfg.model), section(cfg.loss), section(cfg.trainer)
     counts = np.bincount(train.movie, minlength=train.num_movies + 1).astype(np.float64)
     log_frequency = np.log(np.maximum(counts, 1.0) / len(train))  # of each movie in training
-    sizes = {"num_users": train.num_users, "num_movies": train.num_movies}
     towers = Towers(
-        **sizes,
+        num_users=train.num_users,
+        num_movies=train.num_movies,
         **arguments(Towers, m),
         user_history=movies_by_user(train) if m["user_history"] else None,
         user_features=train.user_features if m["user_features"] else None,
@@ -120,7 +123,8 @@ def compose_model(cfg: Config, train: Interactions) -> MultitaskModel:
     )
     rated = labelled(train)
     rating = RatingTask(
-        **sizes,
+        num_users=train.num_users,
+        num_movies=train.num_movies,
         **arguments(RatingTask, m),
         weight=loss["rating_weight"],
         global_mean=float(rated.rating.mean()),

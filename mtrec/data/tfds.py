@@ -13,7 +13,6 @@ import numpy as np
 from mtrec.data import features
 from mtrec.data.interactions import DataError, Interactions, Vocabulary
 
-
 # Where TFDS's MovieLens builders download from; checked first so that an offline machine fails
 # in seconds instead of after TFDS's minutes of download retries.
 GROUPLENS_HOST = "files.grouplens.org"

@@ -132,7 +132,8 @@ class MultitaskModel(tfrs.models.Model):
             total += task.weight * task.compute_loss(batch, training)
         if training:
             penalty = tf.constant(0.0)
-            for owner in [self.towers, *(task for task in active if task.weight > 0)]:
+            owners: list[Towers | Task] = [self.towers, *(task for task in active if task.weight > 0)]
+            for owner in owners:
                 term = owner.regularization(batch)
                 if term is not None:
                     penalty += term

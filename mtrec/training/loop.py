@@ -6,6 +6,7 @@ and tests and scripts call it directly.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -74,7 +75,7 @@ def train_and_evaluate(
     model = build_model(split)
     train_ds = make_dataset(split.train, batch_size, shuffle_seed=seed)
     test_ds = make_dataset(split.test, eval_batch_size)
-    options = {"batch_size": eval_batch_size, "ranking_k": ranking_k}
+    score = functools.partial(evaluate, batch_size=eval_batch_size, ranking_k=ranking_k)
 
     epoch_logger = EpochLogger(epochs, log, verbose)
     callbacks: list[tf.keras.callbacks.Callback] = [StopOnNonFiniteLoss()]
@@ -85,7 +86,7 @@ def train_and_evaluate(
     if split.val is not None:
         val, val_ds = split.val, make_dataset(split.val, eval_batch_size)
         val_seen = seen_before_val if exclude_seen else None
-        callbacks.append(Validate(lambda: evaluate(model, val_ds, val, val_seen, "val", **options)))
+        callbacks.append(Validate(lambda: score(model, val_ds, val, val_seen, "val")))
         seen_before_test = SeenMovies(
             np.concatenate([split.train.user, val.user]), np.concatenate([split.train.movie, val.movie])
         )
@@ -97,19 +98,18 @@ def train_and_evaluate(
     results: dict[str, float] = {}
     if split.val is not None:
         # The selected (restored) weights on validation: what hparam searches may optimise.
-        results.update(evaluate(model, val_ds, split.val, val_seen, "val", **options))
+        results.update(score(model, val_ds, split.val, val_seen, "val"))
     results["train/epochs_run"] = len(epoch_logger.history)
     refit_history: list[dict[str, float]] = []
     if early_stopping is not None:
-        results["train/best_epoch"] = early_stopping.best_epoch + 1
+        best_epoch = early_stopping.best_epoch + 1
+        results["train/best_epoch"] = best_epoch
         if verbose:
-            logger.info(
-                f"restored the weights of epoch {early_stopping.best_epoch + 1} (best {early_stopping.monitor})"
-            )
+            logger.info(f"restored the weights of epoch {best_epoch} (best {early_stopping.monitor})")
     if refit and early_stopping is not None and split.val is not None:  # the config checks ensure both
         refit_start = time.perf_counter()
         split = refit_split(split)
-        refit_epochs = early_stopping.best_epoch + 1
+        refit_epochs = best_epoch
         if verbose:
             logger.info(
                 f"refitting on train + validation ({len(split.train)} rows) for {refit_epochs} epochs"
@@ -126,7 +126,7 @@ def train_and_evaluate(
         results["time/refit_seconds"] = time.perf_counter() - refit_start
     eval_start = time.perf_counter()
     test_seen = seen_before_test if exclude_seen else None
-    results.update(evaluate(model, test_ds, split.test, test_seen, "test", once=True, **options))
+    results.update(score(model, test_ds, split.test, test_seen, "test", once=True))
     results.update(baselines or {})
     end = time.perf_counter()
     if export is not None:

@@ -12,18 +12,35 @@ import pytest
 import tensorflow as tf
 from omegaconf import OmegaConf
 
-from mtrec import data
-from mtrec import train as train_module
+from mtrec.app import training as app_training
+from mtrec.app.dataset import prepare
+from mtrec.app.process import ProcessState
 from mtrec.config import Config, ConfigError, validate
-from mtrec.evaluation import evaluate
-from mtrec.interactions import Interactions, Split
-from mtrec.train import build_model, make_dataset, train_and_evaluate
-from tests.conftest import compose_config
+from mtrec.data.interactions import Interactions, Split
+from mtrec.evaluation.baselines import compute_baselines
+from mtrec.evaluation.evaluate import evaluate as evaluate_split
+from mtrec.training import loop
+from mtrec.training.datasets import make_dataset
+from tests.helpers import compose_config
 
 
 def _prepared(*overrides: str) -> tuple[Config, Split]:
     cfg = OmegaConf.to_object(compose_config("experiment=smoke", "tracking=none", *overrides))
-    return cfg, data.prepare(cfg)
+    return cfg, prepare(cfg, ProcessState())
+
+
+def build_model(cfg: Config, split: Split):
+    return app_training.build_model(cfg, split, ProcessState())
+
+
+def train_and_evaluate(cfg: Config, split: Split, output_dir: Path) -> dict[str, float]:
+    return app_training.train(cfg, split, output_dir, ProcessState())
+
+
+def evaluate(model, ds, heldout, seen, cfg: Config, prefix: str) -> dict[str, float]:
+    """A split's metrics with the config's evaluation options."""
+    options = {"batch_size": cfg.trainer.eval_batch_size, "ranking_k": cfg.trainer.ranking_k}
+    return evaluate_split(model, ds, heldout, seen, prefix, **options)
 
 
 def _rows(d: Interactions) -> set[int]:
@@ -71,12 +88,12 @@ def test_masked_rows_add_zero_rating_loss_and_no_gradient() -> None:
         loss = model.compute_loss(dict(batch), training=True)
         loss_scrambled = model.compute_loss(scrambled, training=True)
     assert float(loss) == pytest.approx(float(loss_scrambled))
-    _, _, predictions = model(batch)
+    predictions = model(batch)["rating"]
     labelled = mask.numpy() > 0
     expected = np.mean((predictions.numpy()[labelled, 0] - batch["rating"].numpy()[labelled]) ** 2)
     assert float(loss) == pytest.approx(expected, rel=1e-5)
-    g1 = tape.gradient(loss, model.user_embedding.embeddings)
-    g2 = tape.gradient(loss_scrambled, model.user_embedding.embeddings)
+    g1 = tape.gradient(loss, model.towers.user_embedding.embeddings)
+    g2 = tape.gradient(loss_scrambled, model.towers.user_embedding.embeddings)
     assert np.allclose(tf.convert_to_tensor(g1).numpy(), tf.convert_to_tensor(g2).numpy())
 
 
@@ -117,13 +134,13 @@ def test_restored_weights_reproduce_the_best_validation_score(tmp_path: Path, mo
     )
     final_val = {}
 
-    def spy(model, ds, heldout, seen, cfg_, prefix, **options):
-        out = evaluate(model, ds, heldout, seen, cfg_, prefix, **options)
+    def spy(model, ds, heldout, seen, prefix, **options):
+        out = evaluate_split(model, ds, heldout, seen, prefix, **options)
         if prefix == "test":  # After training: the restored weights, scored on val again.
-            final_val.update(evaluate(model, make_dataset(split.val, 512), split.val, None, cfg_, "val"))
+            final_val.update(evaluate(model, make_dataset(split.val, 512), split.val, None, cfg, "val"))
         return out
 
-    monkeypatch.setattr(train_module, "evaluate", spy)
+    monkeypatch.setattr(loop, "evaluate", spy)
     train_and_evaluate(cfg, split, tmp_path)
     history = json.loads((tmp_path / "metrics.json").read_text())["train_history"]
     best = min(epoch["val/rmse"] for epoch in history)
@@ -146,19 +163,21 @@ def test_refit_trains_a_fresh_model_on_train_and_validation_for_the_best_epochs(
     )
     built, models, tested = [], [], []
 
-    def spy_build(cfg_, split_):
+    real_build = app_training.build_model
+
+    def spy_build(cfg_, split_, state):
         built.append(split_)
-        models.append(build_model(cfg_, split_))
+        models.append(real_build(cfg_, split_, state))
         return models[-1]
 
-    monkeypatch.setattr(train_module, "build_model", spy_build)
+    monkeypatch.setattr(app_training, "build_model", spy_build)
 
-    def spy(model, ds, heldout, seen, cfg_, prefix, **options):
+    def spy(model, ds, heldout, seen, prefix, **options):
         if prefix == "test":
             tested.append(model)
-        return evaluate(model, ds, heldout, seen, cfg_, prefix, **options)
+        return evaluate_split(model, ds, heldout, seen, prefix, **options)
 
-    monkeypatch.setattr(train_module, "evaluate", spy)
+    monkeypatch.setattr(loop, "evaluate", spy)
     metrics = train_and_evaluate(cfg, split, tmp_path)
     written = json.loads((tmp_path / "metrics.json").read_text())
     best = int(np.argmin([epoch["val/rmse"] for epoch in written["train_history"]])) + 1
@@ -171,8 +190,6 @@ def test_refit_trains_a_fresh_model_on_train_and_validation_for_the_best_epochs(
     assert len(tested) == 1 and tested[0] is models[1]
     assert "val/rmse" in metrics and metrics["time/refit_seconds"] > 0
     # The baselines are fitted on the same rows as the refitted model.
-    from mtrec.baselines import compute_baselines
-
     assert metrics["baseline/bias/rmse"] == compute_baselines(built[1], [10])["baseline/bias/rmse"]
 
 
@@ -213,15 +230,13 @@ def test_each_validation_scores_the_current_candidates() -> None:
     for _ in range(3):
         model.fit(train_ds, epochs=1, verbose=0)
         got = evaluate(model, val_ds, split.val, None, cfg, "val")["val/top_10_accuracy"]
-        candidates = model.movie_tower(tf.range(1, split.train.num_movies + 1)).numpy()
-        scores = model.user_tower(split.val.user).numpy() @ candidates.T
+        candidates = model.towers.movie(tf.range(1, split.train.num_movies + 1)).numpy()
+        scores = model.towers.user(split.val.user).numpy() @ candidates.T
         rank = (scores > np.take_along_axis(scores, split.val.movie[:, None] - 1, axis=1)).sum(axis=1)
         assert got == pytest.approx(np.mean(rank < 10), abs=0.01)
 
 
 def test_rating_baselines_see_only_the_labelled_ratings() -> None:
-    from mtrec.baselines import compute_baselines
-
     _, split = _prepared("dataset.rating_fraction=0.2")
     labelled = split.train.take(np.flatnonzero(split.train.labeled))
     masked = compute_baselines(split, [10])
@@ -241,4 +256,4 @@ def test_logq_correction_subtracts_weighted_log_training_frequency(weight: float
     counts = np.bincount(split.train.movie, minlength=split.train.num_movies + 1)
     rated = counts > 0
     want = weight * np.log(counts[rated] / len(split.train))
-    np.testing.assert_allclose(model.movie_log_q.numpy()[rated], want, rtol=1e-5)
+    np.testing.assert_allclose(model.retrieval.movie_log_q.numpy()[rated], want, rtol=1e-5)

@@ -1,4 +1,4 @@
-"""mtrec's rank-counted top-K accuracy equals TFRS's FactorizedTopK on the same index."""
+"""mtrec's rank-counted top-K accuracy equals TFRS's FactorizedTopK on the same candidates."""
 
 from __future__ import annotations
 
@@ -7,16 +7,17 @@ import pytest
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from mtrec.metrics import RankTopK
+from mtrec.model.metrics import TopKAccuracy
 
 KS = [1, 3, 10, 40]
 
 
-def both_metrics(candidates: np.ndarray) -> tuple[RankTopK, tfrs.metrics.FactorizedTopK]:
-    ours, theirs = (tfrs.layers.factorized_top_k.BruteForce(k=max(KS)) for _ in range(2))
-    for index in (ours, theirs):
-        index.index(tf.constant(candidates))
-    return RankTopK(ours, ks=KS), tfrs.metrics.FactorizedTopK(candidates=theirs, ks=KS)
+def both_metrics(candidates: np.ndarray) -> tuple[TopKAccuracy, tfrs.metrics.FactorizedTopK]:
+    ours = TopKAccuracy(len(candidates), candidates.shape[1], KS)
+    ours.index(tf.constant(candidates))
+    theirs = tfrs.layers.factorized_top_k.BruteForce(k=max(KS))
+    theirs.index(tf.constant(candidates))
+    return ours, tfrs.metrics.FactorizedTopK(candidates=theirs, ks=KS)
 
 
 @pytest.mark.parametrize("integer_scores", [False, True])
@@ -35,7 +36,7 @@ def test_equals_factorized_top_k(integer_scores: bool) -> None:
     got, want = [m.numpy() for m in ours.result()], [m.numpy() for m in theirs.result()]
     np.testing.assert_allclose(got, want, rtol=1e-6)
     assert len(set(np.round(got, 6))) > 2  # the Ks give different accuracies: a real comparison
-    assert [m.name for m in ours._top_k_metrics] == [m.name for m in theirs._top_k_metrics]
+    assert [m.name for m in ours.accuracies] == [f"top_{k}_accuracy" for k in KS]
 
 
 def test_hand_counted_ranks_and_a_non_finite_positive() -> None:

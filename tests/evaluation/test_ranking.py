@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from mtrec.ranking import SeenMovies, rank_users, recall_ndcg
+from mtrec.evaluation.ranking import SeenMovies, rank_users, recall_ndcg
 
 
 def test_hand_computed_recall_and_ndcg() -> None:

@@ -11,7 +11,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from tests.conftest import run_mtrec, runs_in
+from tests.helpers import run_mtrec, runs_in
 
 
 def sweep_state(folder: Path) -> dict:
@@ -73,7 +73,7 @@ def test_multirun_is_one_parent_run_with_children_and_a_report(tmp_path: Path) -
         [
             sys.executable,
             "-m",
-            "mtrec.compare",
+            "mtrec.app.compare",
             "--sweep",
             state["sweep_id"],
             "--pareto",
@@ -86,7 +86,7 @@ def test_multirun_is_one_parent_run_with_children_and_a_report(tmp_path: Path) -
     assert compare.returncode == 0, compare.stderr
     assert compare.stdout == summary
     unknown = subprocess.run(
-        [sys.executable, "-m", "mtrec.compare", "--sweep", "no-such-sweep"],
+        [sys.executable, "-m", "mtrec.app.compare", "--sweep", "no-such-sweep"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from mtrec.losses import grouped_in_batch_softmax_loss, in_batch_softmax_loss, weighted_logsumexp
+from mtrec.model.losses import grouped_in_batch_softmax_loss, in_batch_softmax_loss, weighted_logsumexp
 
 
 def tfrs_loss_and_grads(queries: tf.Variable, candidates: tf.Variable):

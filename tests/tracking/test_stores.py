@@ -9,7 +9,8 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from mtrec import stores, tracking
+from mtrec.tracking import store as tracking
+from mtrec.tracking import template as stores
 
 
 def schema(db: Path) -> list[tuple]:

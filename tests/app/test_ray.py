@@ -15,7 +15,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from tests.conftest import free_port, run_mtrec, runs_in, stop_process_group, wait_until
+from tests.helpers import free_port, run_mtrec, runs_in, stop_process_group, wait_until
 
 
 @pytest.fixture(scope="module")

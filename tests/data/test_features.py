@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mtrec import features, sources
-from mtrec.interactions import DataError
-from tests.conftest import FIXTURES
+from mtrec.data import features, grouplens
+from mtrec.data import tfds as tfds_source
+from mtrec.data.interactions import DataError
+from tests.helpers import FIXTURES
 
 
 def _names(row: np.ndarray, user: bool) -> set[str]:
@@ -23,7 +24,7 @@ def _names(row: np.ndarray, user: bool) -> set[str]:
 
 
 def test_grouplens_100k_features_by_hand() -> None:
-    d = sources.read_grouplens(FIXTURES / "ml-100k-mini")
+    d = grouplens.read_grouplens(FIXTURES / "ml-100k-mini")
     movie = {title: d.movie_features[i] for i, title in enumerate(d.movie_vocab, start=1)}
     assert _names(movie["Toy Story (1995)"], user=False) == {"Animation", "Children", "Comedy", "1990s"}
     assert _names(movie["GoldenEye (1995)"], user=False) == {"Action", "Adventure", "Thriller", "1990s"}
@@ -39,7 +40,7 @@ def test_grouplens_100k_features_by_hand() -> None:
 
 
 def test_real_ml_100k_every_user_and_movie_has_features(ml_100k: Path) -> None:
-    d = sources.read_grouplens(ml_100k)
+    d = grouplens.read_grouplens(ml_100k)
     assert d.user_features.shape == (944, features.NUM_USER_FEATURES)
     assert (d.user_features[1:].sum(axis=1) == 3).all()  # gender, age bucket, occupation
     assert d.movie_features.shape == (d.num_movies + 1, features.NUM_MOVIE_FEATURES)
@@ -49,16 +50,16 @@ def test_real_ml_100k_every_user_and_movie_has_features(ml_100k: Path) -> None:
 
 
 def test_grouplens_1m_and_csv_genres_without_user_file(tmp_path: Path) -> None:
-    d = sources.read_grouplens(FIXTURES / "ml-1m-mini")
+    d = grouplens.read_grouplens(FIXTURES / "ml-1m-mini")
     assert d.user_features is None  # the fixture has no users.dat
     peach = d.movie_features[list(d.movie_vocab).index("James and the Giant Peach (1996)") + 1]
     assert _names(peach, user=False) == {"Animation", "Children", "Musical", "1990s"}
     shutil.copytree(FIXTURES / "ml-1m-mini", tmp_path / "ml")
     (tmp_path / "ml" / "users.dat").write_text("1::F::25::10::11106\n2::M::1::4::10023\n")
-    d = sources.read_grouplens(tmp_path / "ml")
+    d = grouplens.read_grouplens(tmp_path / "ml")
     rows = {uid: d.user_features[i] for i, uid in enumerate(d.user_vocab, start=1)}
     assert _names(rows["1"], user=True) == {"F", "age 25", "student"}  # code 10: K-12 student
-    csv = sources.read_grouplens(FIXTURES / "ml-25m-mini")
+    csv = grouplens.read_grouplens(FIXTURES / "ml-25m-mini")
     assert csv.user_features is None and csv.movie_features.shape[0] == csv.num_movies + 1
 
 
@@ -76,17 +77,17 @@ def test_bad_feature_line_names_file_and_line(tmp_path: Path, file: str, line: s
     rest = path.read_text(encoding="latin-1").splitlines(keepends=True)[1:]
     path.write_text(line + "".join(rest), encoding="latin-1")  # line 1 replaced
     with pytest.raises(DataError, match=match):
-        sources.read_grouplens(tmp_path / "ml")
+        grouplens.read_grouplens(tmp_path / "ml")
 
 
 def test_tfds_features_match_each_row(tmp_path: Path) -> None:
     import tensorflow_datasets as tfds
 
     with tfds.testing.mock_data(num_examples=30):
-        d = sources.read_tfds("movielens/100k")
+        d = tfds_source.read_tfds("movielens/100k")
         ratings = list(tfds.as_numpy(tfds.load("movielens/100k-ratings", split="train")))
         movies = list(tfds.as_numpy(tfds.load("movielens/100k-movies", split="train")))
-        big = sources.read_tfds("movielens/20m")
+        big = tfds_source.read_tfds("movielens/20m")
     users = list(d.user_vocab)
     for r in ratings[:10]:
         want = features.user_row(

@@ -8,9 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtrec import baselines, report
 from mtrec.config import ParetoObjective
-from mtrec.interactions import Interactions, Split
+from mtrec.data.interactions import Interactions, Split
+from mtrec.evaluation import baselines
+from mtrec.reports import pareto, plots, tables
+from mtrec.reports import sweep as sweeps
 
 MIN_MAX = ("min", "max")
 PARETO = [ParetoObjective("test/rmse", "min"), ParetoObjective("test/top_100_accuracy", "max")]
@@ -19,14 +21,14 @@ PARETO = [ParetoObjective("test/rmse", "min"), ParetoObjective("test/top_100_acc
 def test_pareto_keeps_only_undominated_points() -> None:
     points = [(1.0, 0.2), (1.1, 0.3), (1.2, 0.25), (0.9, 0.1), (1.3, 0.3)]
     # (1.2, 0.25) is beaten by (1.1, 0.3); (1.3, 0.3) ties (1.1, 0.3) on accuracy but has worse RMSE.
-    assert report.pareto_mask(points, MIN_MAX) == [True, True, False, True, False]
+    assert pareto.pareto_mask(points, MIN_MAX) == [True, True, False, True, False]
 
 
 def test_pareto_duplicates_and_single_point_and_nan() -> None:
-    assert report.pareto_mask([(1.0, 0.5), (1.0, 0.5)], MIN_MAX) == [True, True]
-    assert report.pareto_mask([(2.0, 0.0)], MIN_MAX) == [True]
-    assert report.pareto_mask([(math.nan, 0.9), (1.0, 0.1)], MIN_MAX) == [False, True]
-    assert report.pareto_mask([(1.0, 1.0), (2.0, 2.0)], ("max", "max")) == [False, True]
+    assert pareto.pareto_mask([(1.0, 0.5), (1.0, 0.5)], MIN_MAX) == [True, True]
+    assert pareto.pareto_mask([(2.0, 0.0)], MIN_MAX) == [True]
+    assert pareto.pareto_mask([(math.nan, 0.9), (1.0, 0.1)], MIN_MAX) == [False, True]
+    assert pareto.pareto_mask([(1.0, 1.0), (2.0, 2.0)], ("max", "max")) == [False, True]
 
 
 def _interactions(users, movies, ratings, num_users=3, num_movies=4) -> Interactions:
@@ -60,7 +62,7 @@ def test_baselines_on_a_hand_computed_split() -> None:
     }
 
 
-def _sweep() -> report.Sweep:
+def _sweep() -> sweeps.Sweep:
     runs = pd.DataFrame(
         {
             "run_id": ["a", "b", "c", "d"],
@@ -79,29 +81,29 @@ def _sweep() -> report.Sweep:
             "metrics.baseline/popularity/top_100_accuracy": [0.3, 0.3, 0.3, math.nan],
         }
     )
-    return report._to_sweep(runs, "sweep s", with_histories=False)
+    return sweeps._to_sweep(runs, "sweep s", with_histories=False)
 
 
 def test_summary_table_rows_columns_and_flags() -> None:
     sweep = _sweep()
     assert sweep.swept_keys() == ["loss.rating_weight", "loss.retrieval_weight", "optimizer.lr"]
-    table = report.summary_table(sweep, PARETO)
+    table = tables.summary_table(sweep, PARETO)
     assert list(table["job"]) == ["j0", "j1", "j2", "j3", "baseline: global_mean", "baseline: popularity"]
     assert list(table["pareto"]) == ["yes", "yes", "", "", "", ""]
     assert table.loc[4, "test/rmse"] == 1.13 and math.isnan(table.loc[4, "test/top_100_accuracy"])
     assert table.loc[5, "test/top_100_accuracy"] == 0.3
     assert list(table["train_seconds"][:3]) == [3.0, 4.0, 5.0]
     assert sweep.failed_jobs() == ["j3 (FAILED: NonFiniteLossError: boom)"]
-    ordered = report.summary_table(sweep, PARETO, sort_by="test/top_100_accuracy", descending=True)
+    ordered = tables.summary_table(sweep, PARETO, sort_by="test/top_100_accuracy", descending=True)
     assert list(ordered["job"][:4]) == ["j1", "j2", "j0", "j3"]
 
 
 def test_baselines_scored_on_test_are_never_shown_as_validation_numbers() -> None:
     runs = _sweep().runs.copy()
     runs["metrics.val/rmse"] = [0.9, 1.0, 1.1, math.nan]
-    sweep = report._to_sweep(runs.drop(columns=["job"]), "sweep s", with_histories=False)
+    sweep = sweeps._to_sweep(runs.drop(columns=["job"]), "sweep s", with_histories=False)
     objectives = [ParetoObjective("val/rmse", "min"), ParetoObjective("test/top_100_accuracy", "max")]
-    table = report.summary_table(sweep, objectives)
+    table = tables.summary_table(sweep, objectives)
     assert table.loc[4, "job"] == "baseline: global_mean" and table.loc[4, "test/rmse"] == 1.13
     assert math.isnan(table.loc[4, "val/rmse"])
 
@@ -110,16 +112,16 @@ def test_a_baseline_that_differs_between_jobs_is_shown_per_job() -> None:
     # Jobs on different splits (here: a different fraction of rating labels) have their own baselines.
     runs = _sweep().runs.copy()
     runs["metrics.baseline/global_mean/rmse"] = [1.13, 1.20, 1.13, math.nan]
-    sweep = report._to_sweep(runs.drop(columns=["job"]), "sweep s", with_histories=False)
+    sweep = sweeps._to_sweep(runs.drop(columns=["job"]), "sweep s", with_histories=False)
     assert sweep.baselines() == {"baseline/popularity/top_100_accuracy": 0.3}
     assert sweep.varying_baselines() == ["baseline/global_mean/rmse"]
-    table = report.summary_table(sweep, PARETO)
+    table = tables.summary_table(sweep, PARETO)
     assert list(table["job"]) == ["j0", "j1", "j2", "j3", "baseline: popularity"]
     assert list(table["baseline/global_mean/rmse"][:3]) == [1.13, 1.20, 1.13]
 
 
 def test_summary_markdown_lists_pareto_set_and_failures() -> None:
-    text = report.summary_markdown(_sweep(), PARETO)
+    text = tables.summary_markdown(_sweep(), PARETO)
     assert text.startswith("# sweep s\n")
     assert "- j0: test/rmse=1.0000, test/top_100_accuracy=0.1000" in text
     assert "- j3 (FAILED: NonFiniteLossError: boom)" in text
@@ -127,7 +129,7 @@ def test_summary_markdown_lists_pareto_set_and_failures() -> None:
 
 
 def test_single_run_table_puts_baselines_beside_the_model() -> None:
-    text = report.format_metrics(
+    text = tables.format_metrics(
         "run",
         {
             "test/rmse": 1.1,
@@ -154,7 +156,7 @@ def test_a_retried_job_counts_by_its_last_run() -> None:
             "tags.mtrec.job_num": ["0", "1", "0", None],
         }
     )
-    sweep = report._to_sweep(runs, "sweep s", with_histories=False)
+    sweep = sweeps._to_sweep(runs, "sweep s", with_histories=False)
     assert list(sweep.runs["run_id"]) == ["other", "retry", "single"]
     assert sweep.failed_jobs() == []
 
@@ -167,7 +169,7 @@ def test_curves_give_each_job_one_colour_in_every_panel() -> None:
         "c": ["loss", "rating_loss", "retrieval_loss"],
     }
     histories = {r: {f"train/{n}": [(1, 2.0), (2, 1.0)] for n in names} for r, names in losses.items()}
-    fig = report.curves_figure(report.Sweep(runs=runs, title="t", histories=histories))
+    fig = plots.curves_figure(sweeps.Sweep(runs=runs, title="t", histories=histories))
     colours: dict[str, set] = {}
     for ax in fig.axes:
         for line in ax.get_lines():
@@ -187,7 +189,7 @@ def test_curves_label_log_ticks_as_plain_numbers() -> None:
         "retrieval_loss": (71_500.0, 67_000.0),
     }
     histories = {"a": {f"train/{k}": [(1, hi), (2, lo)] for k, (hi, lo) in values.items()}}
-    fig = report.curves_figure(report.Sweep(runs=runs, title="t", histories=histories))
+    fig = plots.curves_figure(sweeps.Sweep(runs=runs, title="t", histories=histories))
     fig.draw_without_rendering()
     for ax, (hi, lo) in zip(fig.axes, values.values(), strict=True):
         labels = ax.yaxis.get_ticklabels(which="both")

@@ -7,7 +7,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from mtrec import compare
+from mtrec.app import compare
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

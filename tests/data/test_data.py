@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mtrec import data, grouplens, interactions, sources
-from mtrec.interactions import DataError
-from tests.conftest import FIXTURES, compose_config
+from mtrec.data import grouplens, interactions, splits, synthetic
+from mtrec.data import tfds as tfds_source
+from mtrec.data.interactions import DataError
+from tests.helpers import FIXTURES, compose_config
 
 
 def test_grouplens_100k_fixture_decodes_latin1_and_keeps_unrated_movies() -> None:
-    d = sources.read_grouplens(FIXTURES / "ml-100k-mini")
+    d = grouplens.read_grouplens(FIXTURES / "ml-100k-mini")
     assert len(d) == 4 and d.num_users == 3
     assert list(d.movie_vocab) == sorted(
         ["Toy Story (1995)", "GoldenEye (1995)", "Misérables, Les (1995)", "Never Rated (1996)"]
@@ -29,14 +30,14 @@ def test_grouplens_100k_fixture_decodes_latin1_and_keeps_unrated_movies() -> Non
 
 
 def test_grouplens_1m_fixture() -> None:
-    d = sources.read_grouplens(FIXTURES / "ml-1m-mini")
+    d = grouplens.read_grouplens(FIXTURES / "ml-1m-mini")
     assert len(d) == 3 and d.num_users == 2 and d.num_movies == 2
     first = d.movie_vocab[d.movie[0] - 1]
     assert first == "One Flew Over the Cuckoo's Nest (1975)" and d.rating[0] == 5.0
 
 
 def test_real_ml_100k(ml_100k: Path) -> None:
-    d = sources.read_grouplens(ml_100k)
+    d = grouplens.read_grouplens(ml_100k)
     assert len(d) == 100_000 and d.num_users == 943
     # 1,682 movie ids, 1,664 distinct titles: the tutorial (and TFDS) key movies by title.
     assert d.num_movies == 1664
@@ -69,14 +70,14 @@ def test_malformed_line_names_file_and_line(tmp_path: Path) -> None:
     lines[2] = "2\t1"
     (tmp_path / "ml" / "u.data").write_text("\n".join(lines) + "\n")
     with pytest.raises(DataError, match=r"u\.data:3: expected 4 '\\t'-separated fields, got 2"):
-        sources.read_grouplens(tmp_path / "ml")
+        grouplens.read_grouplens(tmp_path / "ml")
 
 
 def test_bad_number_names_file_and_line(tmp_path: Path) -> None:
     shutil.copytree(FIXTURES / "ml-1m-mini", tmp_path / "ml")
     (tmp_path / "ml" / "ratings.dat").write_text("1::1193::five::978300760\n")
     with pytest.raises(DataError, match=r"ratings\.dat:1: rating 'five'"):
-        sources.read_grouplens(tmp_path / "ml")
+        grouplens.read_grouplens(tmp_path / "ml")
 
 
 def test_unknown_movie_id_names_line(tmp_path: Path) -> None:
@@ -84,28 +85,28 @@ def test_unknown_movie_id_names_line(tmp_path: Path) -> None:
     with (tmp_path / "ml" / "u.data").open("a") as f:
         f.write("4\t99\t3\t889751712\n")
     with pytest.raises(DataError, match=r"u\.data:5: movie id '99' is not in the movies file"):
-        sources.read_grouplens(tmp_path / "ml")
+        grouplens.read_grouplens(tmp_path / "ml")
 
 
 def test_missing_file_and_folder(tmp_path: Path) -> None:
     shutil.copytree(FIXTURES / "ml-100k-mini", tmp_path / "ml")
     (tmp_path / "ml" / "u.item").unlink()
     with pytest.raises(DataError, match=r"u\.item: file not found"):
-        sources.read_grouplens(tmp_path / "ml")
+        grouplens.read_grouplens(tmp_path / "ml")
     with pytest.raises(DataError, match="no such folder"):
-        sources.read_grouplens(tmp_path / "nope")
+        grouplens.read_grouplens(tmp_path / "nope")
     with pytest.raises(
         DataError,
         match=r"none of u\.data/u\.item \(ml-100k\), ratings\.dat/movies\.dat \(ml-1m\), ratings\.csv",
     ):
-        sources.read_grouplens(FIXTURES)
+        grouplens.read_grouplens(FIXTURES)
 
 
 def test_tfds_source_with_mock_data() -> None:
     import tensorflow_datasets as tfds
 
     with tfds.testing.mock_data(num_examples=40):
-        d = sources.read_tfds("movielens/100k")
+        d = tfds_source.read_tfds("movielens/100k")
     assert len(d) == 40
     assert d.num_users == len(np.unique(d.user)) and d.user.min() >= 1 and d.user.max() <= d.num_users
     # Every rated title is a candidate, and candidates from the movies table are kept too.
@@ -114,15 +115,15 @@ def test_tfds_source_with_mock_data() -> None:
 
 
 def test_tfds_offline_fails_fast_saying_how_to_use_files(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(sources, "GROUPLENS_HOST", "mtrec-offline.invalid")
+    monkeypatch.setattr(tfds_source, "GROUPLENS_HOST", "mtrec-offline.invalid")
     with pytest.raises(DataError, match=r"cannot download it .*dataset\.path=/path/to/folder"):
-        sources.read_tfds("movielens/100k", data_dir=str(tmp_path))
+        tfds_source.read_tfds("movielens/100k", data_dir=str(tmp_path))
 
 
 def test_synthetic_is_deterministic_and_in_range() -> None:
-    a = sources.make_synthetic(50, 30, 2000, 4, seed=7)
-    b = sources.make_synthetic(50, 30, 2000, 4, seed=7)
-    c = sources.make_synthetic(50, 30, 2000, 4, seed=8)
+    a = synthetic.make_synthetic(50, 30, 2000, 4, seed=7)
+    b = synthetic.make_synthetic(50, 30, 2000, 4, seed=7)
+    c = synthetic.make_synthetic(50, 30, 2000, 4, seed=8)
     assert np.array_equal(a.movie, b.movie) and np.array_equal(a.rating, b.rating)
     assert not np.array_equal(a.movie, c.movie)
     assert len(a) == 2000 and a.num_users == 50 and a.num_movies == 30
@@ -131,34 +132,14 @@ def test_synthetic_is_deterministic_and_in_range() -> None:
 
 
 def test_split_is_a_seeded_partition() -> None:
-    d = sources.make_synthetic(50, 30, 1000, 4, seed=1)
-    s1, s2 = data.random_split(d, 0.2, seed=42), data.random_split(d, 0.2, seed=42)
+    d = synthetic.make_synthetic(50, 30, 1000, 4, seed=1)
+    s1, s2 = splits.random_split(d, 0.2, seed=42), splits.random_split(d, 0.2, seed=42)
     assert len(s1.train) == 800 and len(s1.test) == 200
     assert np.array_equal(s1.test.timestamp, s2.test.timestamp)
     # Synthetic timestamps are row numbers: train and test rows never overlap and cover all rows.
     rows = np.concatenate([s1.train.timestamp, s1.test.timestamp])
     assert sorted(rows) == list(range(1000))
-    assert not np.array_equal(data.random_split(d, 0.2, seed=43).test.timestamp, s1.test.timestamp)
-
-
-def test_load_split_parses_once_per_process(monkeypatch) -> None:
-    calls = []
-    real = data.load_interactions
-    monkeypatch.setattr(data, "load_interactions", lambda cfg: calls.append(1) or real(cfg))
-    cfg = compose_config("dataset=synthetic", "dataset.num_interactions=1234")
-    first = data.load_split(cfg.dataset)
-    again = data.load_split(compose_config("dataset=synthetic", "dataset.num_interactions=1234").dataset)
-    other = data.load_split(compose_config("dataset=synthetic", "dataset.num_interactions=1235").dataset)
-    assert first is again and other is not first and len(calls) == 2
-
-
-def test_cache_stats_count_loads_and_hits() -> None:
-    cfg = compose_config("dataset=synthetic", "dataset.num_interactions=1236").dataset
-    before = data.cache_stats()
-    data.load_split(cfg)
-    data.load_split(cfg)
-    after = data.cache_stats()
-    assert (after["loads"] - before["loads"], after["hits"] - before["hits"]) == (1, 1)
+    assert not np.array_equal(splits.random_split(d, 0.2, seed=43).test.timestamp, s1.test.timestamp)
 
 
 def _rows(d: interactions.Interactions) -> set[tuple]:
@@ -169,7 +150,7 @@ def _rows(d: interactions.Interactions) -> set[tuple]:
 
 
 def test_grouplens_25m_csv_fixture_quoted_titles_half_stars_and_unrated_movies() -> None:
-    d = sources.read_grouplens(FIXTURES / "ml-25m-mini")
+    d = grouplens.read_grouplens(FIXTURES / "ml-25m-mini")
     assert len(d) == 5 and list(d.user_vocab) == ["1", "10", "2"]  # sorted as strings, like TFDS ids
     assert list(d.movie_vocab) == sorted(
         [
@@ -201,7 +182,7 @@ def test_grouplens_csv_encoding_matches_from_strings(tmp_path: Path) -> None:
     ]
     (tmp_path / "movies.csv").write_text("\n".join(movies) + "\n")
     (tmp_path / "ratings.csv").write_text("\n".join(ratings) + "\n")
-    got = sources.read_grouplens(tmp_path)
+    got = grouplens.read_grouplens(tmp_path)
     plain = [t.strip('"') for t in titles]
     want = interactions.from_strings(
         users.astype(str),
@@ -240,14 +221,14 @@ def test_grouplens_csv_bad_line_names_file_and_line(
         lines[2] = line
     (tmp_path / "ml" / file).write_text("".join(lines), encoding="utf-8")
     with pytest.raises(DataError, match=message):
-        sources.read_grouplens(tmp_path / "ml")
+        grouplens.read_grouplens(tmp_path / "ml")
 
 
 def test_grouplens_csv_missing_movies_file(tmp_path: Path) -> None:
     shutil.copytree(FIXTURES / "ml-25m-mini", tmp_path / "ml")
     (tmp_path / "ml" / "movies.csv").unlink()
     with pytest.raises(DataError, match=r"movies\.csv: file not found"):
-        sources.read_grouplens(tmp_path / "ml")
+        grouplens.read_grouplens(tmp_path / "ml")
 
 
 @pytest.mark.parametrize("name", ["movielens/1m", "movielens/20m", "movielens/25m"])
@@ -255,9 +236,9 @@ def test_tfds_bigger_movielens_chunked_equals_strings(name: str, monkeypatch) ->
     """1M/20M/25M through TFDS (mocked), read in chunks of 7 rows: the same table as from_strings."""
     import tensorflow_datasets as tfds
 
-    monkeypatch.setattr(sources, "TFDS_CHUNK_ROWS", 7)
+    monkeypatch.setattr(tfds_source, "TFDS_CHUNK_ROWS", 7)
     with tfds.testing.mock_data(num_examples=50):
-        got = sources.read_tfds(name)
+        got = tfds_source.read_tfds(name)
         ratings = list(tfds.as_numpy(tfds.load(f"{name}-ratings", split="train")))
         movies = list(tfds.as_numpy(tfds.load(f"{name}-movies", split="train")))
     want = interactions.from_strings(

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
-from mtrec import sources
-from mtrec.interactions import Interactions
-from mtrec.train import make_dataset
-from tests.conftest import REPO
+from mtrec.data import synthetic as sources
+from mtrec.data.interactions import Interactions
+from mtrec.training.datasets import make_dataset
+from tests.helpers import run_script
 
 
 def _epoch(ds) -> np.ndarray:
@@ -54,32 +50,10 @@ def test_batches_are_whole_except_the_last(shuffle_seed: int | None, num_rows: i
     np.testing.assert_array_equal(np.sort(_epoch(batches)), np.arange(float(num_rows)))
 
 
-RSS_SCRIPT = r"""
-import resource, sys
-import mtrec
-from mtrec import sources
-from mtrec.train import make_dataset
-rows = sources.make_synthetic(3000, 5000, 2_000_000, 8, seed=1)
-ds = make_dataset(rows, 8192, shuffle_seed=1)
-next(iter(ds))  # TensorFlow and the pipeline started: the baseline.
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-num_rows = sum(len(batch["rating"]) for batch in ds)
-print(num_rows, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
-"""
-
-
 @pytest.mark.slow
 def test_an_epoch_of_2m_shuffled_rows_adds_no_per_row_memory() -> None:
     # The per-row shuffle buffer this replaced adds ~800 MB here (measured: 798 MB on these 2M rows).
-    out = subprocess.run(
-        [sys.executable, "-c", RSS_SCRIPT],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
+    out = run_script("epoch_rss.py")
     num_rows, growth_mb = map(int, out.stdout.split())
     assert num_rows == 2_000_000 and growth_mb < 100
 
@@ -87,22 +61,25 @@ def test_an_epoch_of_2m_shuffled_rows_adds_no_per_row_memory() -> None:
 def test_a_one_off_evaluation_of_a_few_batches_runs_eagerly_with_the_traced_metrics() -> None:
     import tensorflow as tf
 
-    from mtrec import evaluation, train
-    from mtrec.data import random_split
-    from mtrec.ranking import SeenMovies
-    from tests.conftest import compose_config
+    from mtrec.app.process import ProcessState
+    from mtrec.app.training import build_model
+    from mtrec.data.splits import random_split
+    from mtrec.evaluation import evaluate as evaluation
+    from mtrec.evaluation.ranking import SeenMovies
+    from tests.helpers import compose_config
 
     split = random_split(sources.make_synthetic(40, 120, 1500, 4, seed=2), 0.2, seed=2)
     cfg = compose_config("experiment=smoke", "trainer.eval_batch_size=64")  # 300 test rows: 5 batches
-    model = train.build_model(cfg, split)
-    model.fit(train.make_dataset(split.train, 128, shuffle_seed=1), epochs=1, verbose=0)
-    test_ds, seen = train.make_dataset(split.test, 64), SeenMovies(split.train.user, split.train.movie)
+    model = build_model(cfg, split, ProcessState())
+    model.fit(make_dataset(split.train, 128, shuffle_seed=1), epochs=1, verbose=0)
+    test_ds, seen = make_dataset(split.test, 64), SeenMovies(split.train.user, split.train.movie)
+    options = {"batch_size": 64, "ranking_k": [10, 100]}
 
-    eager = evaluation.evaluate(model, test_ds, split.test, seen, cfg, "test", once=True)
+    eager = evaluation.evaluate(model, test_ds, split.test, seen, "test", once=True, **options)
     assert not isinstance(model.test_function, tf.types.experimental.GenericFunction)  # not traced
     assert not model.run_eagerly  # only for that call
     model.test_function = None
-    traced = evaluation.evaluate(model, test_ds, split.test, seen, cfg, "test")  # as validation does
+    traced = evaluation.evaluate(model, test_ds, split.test, seen, "test", **options)  # as validation does
     assert isinstance(model.test_function, tf.types.experimental.GenericFunction)
     assert eager.keys() == traced.keys() and "test/top_10_accuracy" in eager and "test/rmse" in eager
     for name in eager:
@@ -110,7 +87,6 @@ def test_a_one_off_evaluation_of_a_few_batches_runs_eagerly_with_the_traced_metr
 
     # Too many batches for the one-off shortcut: traced.
     model.test_function = None
-    many = cfg.copy()
-    many.trainer.eval_batch_size = 300 // (evaluation.EAGER_MAX_BATCHES + 1)
-    evaluation.evaluate(model, train.make_dataset(split.test, 32), split.test, seen, many, "test", once=True)
+    many = {"batch_size": 300 // (evaluation.EAGER_MAX_BATCHES + 1), "ranking_k": [10, 100]}
+    evaluation.evaluate(model, make_dataset(split.test, 32), split.test, seen, "test", once=True, **many)
     assert isinstance(model.test_function, tf.types.experimental.GenericFunction)

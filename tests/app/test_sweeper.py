@@ -15,7 +15,7 @@ from hydra.types import HydraContext, RunMode
 from omegaconf import DictConfig
 
 from hydra_plugins.mtrec_sweeper.mtrec_sweeper import MAX_KEPT, ValidatedConfigs
-from mtrec.cli import CONF_DIR
+from mtrec.config import CONF_DIR
 
 SWEEPER = "hydra_plugins.mtrec_sweeper.mtrec_sweeper.MtrecSweeper"
 

@@ -1,14 +1,14 @@
 """trainer.strategy: the value is checked, and two mirrored replicas train like one device.
 
 The replicated runs need two logical CPU devices, which TensorFlow allows only before it starts,
-so they run in a fresh subprocess (``STRATEGY_SCRIPT``) that prints its measurements as JSON.
+so they run in a fresh subprocess (``tests/scripts/two_replicas.py``) that prints its measurements
+as JSON.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,48 +17,7 @@ import numpy as np
 import pytest
 
 from mtrec.config import ConfigError, validate
-from tests.conftest import REPO, compose_config
-
-STRATEGY_SCRIPT = r"""
-import json, sys
-import mtrec
-import numpy as np
-import tensorflow as tf
-tf.config.set_logical_device_configuration(
-    tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2
-)
-from pathlib import Path
-from mtrec import data, train
-from tests.conftest import compose_config
-
-out = Path(sys.argv[1])
-split = data.load_split(compose_config("dataset=synthetic").dataset)
-# Batch 64 is 32 per replica; 4000 training rows leave a last batch of 32, 16 per replica.
-overrides = ["dataset=synthetic", "trainer.batch_size=64", "trainer.epochs=1", "trainer.verbose=false",
-             "trainer.top_k=[1,10]", "model.embedding_dim=8", "optimizer.lr=0.05"]
-result = {}
-batches = iter(train.make_dataset(split.train, 64))
-# 64 rows split 32/32; 63 rows 32/31; 1 row 1/0 (an epoch's last batch can leave a replica empty).
-steps = {"64": next(batches), "63": {k: v[:63] for k, v in next(batches).items()}}
-steps["1"] = {k: v[:1] for k, v in next(batches).items()}
-for strategy in ("default", "mirrored"):
-    for rows, batch in steps.items():
-        reduction = "sum" if rows == "64" else "mean"
-        cfg = compose_config(*overrides, f"trainer.strategy={strategy}",
-                             f"loss.retrieval_reduction={reduction}")
-        model = train.build_model(cfg, split)
-        if rows == "64":
-            result[strategy + "/replicas"] = model.distribute_strategy.num_replicas_in_sync
-            result[strategy + "/initial_weights"] = [w.numpy().tolist() for w in model.trainable_weights]
-        # One step: a dataset of one batch, which Keras splits over the replicas.
-        logs = model.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0).history
-        result[f"{strategy}/{rows}/step_logs"] = {k: float(v[0]) for k, v in logs.items()}
-        weights = [w.numpy().tolist() for w in model.trainable_weights]
-        result[f"{strategy}/{rows}/weights_after_step"] = weights
-    cfg = compose_config(*overrides, f"trainer.strategy={strategy}")
-    result[strategy + "/metrics"] = train.train_and_evaluate(cfg, split, out / strategy)
-print(json.dumps(result))
-"""
+from tests.helpers import REPO, compose_config, free_port, run_script
 
 
 def test_unknown_strategy_is_refused_with_the_allowed_values() -> None:
@@ -71,15 +30,7 @@ def test_unknown_strategy_is_refused_with_the_allowed_values() -> None:
 @pytest.fixture(scope="module")
 def two_replicas(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("strategy")
-    proc = subprocess.run(
-        [sys.executable, "-c", STRATEGY_SCRIPT, str(out)],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_script("two_replicas.py", str(out))
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -119,17 +70,11 @@ def test_mirrored_training_and_evaluation_match_default(two_replicas: dict) -> N
     assert abs(mirrored["test/top_10_accuracy"] - default["test/top_10_accuracy"]) <= 0.0025
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_multi_worker_processes_train_like_one_device(tmp_path: Path) -> None:
     """Two `mtrec` workers on loopback (TF_CONFIG, as in README) against one default-strategy run."""
     args = ["dataset=synthetic", "tracking=none", "trainer.epochs=1", "trainer.batch_size=256"]
-    cluster = {"worker": [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]}
+    cluster = {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     procs = {
         name: subprocess.Popen(

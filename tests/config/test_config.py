@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,9 +9,8 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
-from mtrec.cli import CONF_DIR
-from mtrec.config import ConfigError, validate, validate_against_data
-from tests.conftest import REPO, compose_config
+from mtrec.config import CONF_DIR, ConfigError, validate, validate_against_data
+from tests.helpers import compose_config, run_script
 
 GROUPS = ["dataset", "model", "optimizer", "loss", "trainer", "tracking", "experiment", "hparams_search"]
 
@@ -126,11 +123,7 @@ def test_side_features_need_a_dataset_that_has_them() -> None:
 
 
 def test_composition_needs_no_tensorflow() -> None:
-    code = (
-        "import sys; from tests.conftest import REPO, compose_config; from mtrec.config import validate; "
-        "validate(compose_config('experiment=smoke')); print('tensorflow' in sys.modules)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    out = run_script("compose_without_tensorflow.py")
     assert out.stdout.strip() == "False"
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from tests.conftest import run_mtrec, runs_in
+from tests.helpers import run_mtrec, runs_in
 
 
 def test_smoke_run_logs_one_complete_mlflow_run(tmp_path: Path) -> None:
@@ -99,3 +99,4 @@ def test_single_run_with_diverging_loss_fails_in_one_line_and_marks_the_run_fail
     assert list(runs["status"]) == ["FAILED"]
     assert runs.iloc[0]["tags.mtrec.error"].startswith("NonFiniteLossError: train/rating_loss became")
     assert not (tmp_path / "out" / "metrics.json").exists()
+

@@ -8,12 +8,12 @@ import mlflow
 import pytest
 from mlflow.exceptions import MlflowException
 
-from mtrec import sweeps, tracking
-from mtrec.config import TrackingConfig
+from mtrec.tracking import runs as tracking
+from mtrec.tracking import store, sweeps
 
 
-def tracking_cfg(tmp_path: Path) -> TrackingConfig:
-    return TrackingConfig(uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment="lifecycle")
+def experiment_id(tmp_path: Path) -> str:
+    return store.use_experiment(f"sqlite:///{tmp_path / 'mlflow.db'}", "lifecycle").experiment_id
 
 
 def only_run(tmp_path: Path):
@@ -26,7 +26,7 @@ def only_run(tmp_path: Path):
 def test_finished_run_has_params_tags_and_epoch_metrics(tmp_path: Path) -> None:
     params = tracking.flatten({"loss": {"rating_weight": 0.5}, "trainer": {"top_k": [1, 5]}})
     assert params == {"loss.rating_weight": "0.5", "trainer.top_k": "[1, 5]"}
-    with tracking.start_run(tracking_cfg(tmp_path), run_name="r", params=params, tags={"a": "b"}) as run:
+    with tracking.start_run(experiment_id(tmp_path), run_name="r", params=params, tags={"a": "b"}) as run:
         run.log_metrics({"train/loss": 3.0}, 1)
         run.log_metrics({"train/loss": 2.0}, 2)
     row = only_run(tmp_path)
@@ -39,7 +39,7 @@ def test_finished_run_has_params_tags_and_epoch_metrics(tmp_path: Path) -> None:
 def test_exception_marks_the_run_failed_with_the_error(tmp_path: Path) -> None:
     with (
         pytest.raises(RuntimeError),
-        tracking.start_run(tracking_cfg(tmp_path), run_name="r", params={}, tags={}),
+        tracking.start_run(experiment_id(tmp_path), run_name="r", params={}, tags={}),
     ):
         raise RuntimeError("boom")
     row = only_run(tmp_path)
@@ -50,16 +50,18 @@ def test_exception_marks_the_run_failed_with_the_error(tmp_path: Path) -> None:
 def test_ctrl_c_marks_the_run_killed(tmp_path: Path) -> None:
     with (
         pytest.raises(KeyboardInterrupt),
-        tracking.start_run(tracking_cfg(tmp_path), run_name="r", params={}, tags={}),
+        tracking.start_run(experiment_id(tmp_path), run_name="r", params={}, tags={}),
     ):
         raise KeyboardInterrupt
     assert only_run(tmp_path)["status"] == "KILLED"
 
 
 def test_disabled_tracking_writes_nothing(tmp_path: Path) -> None:
-    cfg = TrackingConfig(enabled=False, uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    with tracking.start_run(cfg, run_name="r", params={}, tags={}) as run:
-        run.log_metrics({"x": 1.0})
+    # What a job logs to when tracking.enabled=false: no run, no store.
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run = tracking.RunLogger(None)
+    run.log_metrics({"x": 1.0})
+    run.set_tags({"a": "b"})
     assert run.run_id is None and not (tmp_path / "mlflow.db").exists()
 
 
@@ -68,7 +70,7 @@ def test_run_name_shows_the_weights() -> None:
 
 
 def test_a_locked_store_is_retried_and_other_errors_are_not(monkeypatch) -> None:
-    monkeypatch.setattr(tracking.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(store.time, "sleep", lambda seconds: None)
     calls = []
 
     def locked_twice() -> str:
@@ -77,7 +79,7 @@ def test_a_locked_store_is_retried_and_other_errors_are_not(monkeypatch) -> None
             raise MlflowException("(sqlite3.OperationalError) database is locked")
         return "done"
 
-    assert tracking.retry_locked(locked_twice) == "done" and len(calls) == 3
+    assert store.retry_locked(locked_twice) == "done" and len(calls) == 3
 
     def broken() -> None:
         calls.append(1)
@@ -85,12 +87,12 @@ def test_a_locked_store_is_retried_and_other_errors_are_not(monkeypatch) -> None
 
     calls.clear()
     with pytest.raises(MlflowException, match="no such table"):
-        tracking.retry_locked(broken)
+        store.retry_locked(broken)
     assert len(calls) == 1
-    monkeypatch.setattr(tracking, "LOCKED_STORE_PATIENCE_SECONDS", 0.0)
+    monkeypatch.setattr(store, "LOCKED_STORE_PATIENCE_SECONDS", 0.0)
     calls.clear()
     with pytest.raises(MlflowException, match="database is locked"):
-        tracking.retry_locked(locked_twice)
+        store.retry_locked(locked_twice)
     assert len(calls) == 1
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from tests.conftest import free_port, run_mtrec, stop_process_group, wait_until
+from tests.helpers import free_port, run_mtrec, stop_process_group, wait_until
 
 SWEEP = (
     "-m",

@@ -12,9 +12,9 @@ import pytest
 from omegaconf import OmegaConf
 
 from mtrec.config import validate
-from mtrec.report import Sweep
-from mtrec.transfer import transfer_table
-from tests.conftest import compose_config, run_mtrec, runs_in
+from mtrec.reports.sweep import Sweep
+from mtrec.reports.transfer import transfer_table
+from tests.helpers import compose_config, run_mtrec, runs_in
 
 SMALL = ["dataset=synthetic", "trainer.epochs=1", "trainer.batch_size=512"]
 
@@ -56,7 +56,7 @@ def test_sparse_ratings_sweep_and_transfer_report(tmp_path: Path) -> None:
     }
     sweep_id = json.loads((tmp_path / "sweep" / "mtrec_sweep.json").read_text())["sweep_id"]
     report = subprocess.run(
-        [sys.executable, "-m", "mtrec.transfer", "--sweep", sweep_id, "--output", "docs"],
+        [sys.executable, "-m", "mtrec.app.transfer", "--sweep", sweep_id, "--output", "docs"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -1,0 +1,110 @@
+"""Helpers shared by the tests: config composition without the CLI, the real ml-100k's place, CLI
+subprocesses, MLflow queries and process control. Imported as ``tests.helpers``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+
+from mtrec.config import CONF_DIR, register_configs
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+# The real MovieLens 100K lives beside the project, never inside it (GroupLens terms).
+ML_100K = REPO.parent / "shared" / "data" / "ml-100k"
+
+
+def compose_config(*overrides: str):
+    """The config `mtrec <overrides>` would run, composed the way Hydra's CLI composes it."""
+    register_configs()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def run_mtrec(cwd: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Runs `python -m mtrec ARGS` in `cwd`, as a user would, with a SQLite store there."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "mtrec", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def runs_in(db: Path, experiment: str = "mtrec"):
+    """All runs of an experiment in a SQLite store, as a pandas DataFrame."""
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{db}")
+    return mlflow.search_runs(experiment_names=[experiment])
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(ready: Callable[[], bool], timeout: float, what: str, interval: float = 0.5) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert time.monotonic() < deadline, f"{what}: not ready after {timeout:.0f} s"
+        time.sleep(interval)
+
+
+def stop_process_group(proc: subprocess.Popen, grace: float = 10.0, sig: int = signal.SIGTERM) -> None:
+    """``sig``, then SIGKILL after ``grace`` s, to the process group of ``proc`` (start_new_session).
+
+    Daemons that a command forks (Ray's GCS and raylet, PostgreSQL's backends) stay in its group,
+    so this stops exactly what the test started, never same-named processes of anyone else.
+    """
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        proc.poll()  # reaps the group's leader: a zombie would still count as a member
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+
+
+def run_script(name: str, *args: str, cwd: Path = REPO, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Runs ``tests/scripts/<name>`` in a fresh interpreter (the repo importable); fails the test,
+    with the script's stderr, unless it exits 0."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
+    out = subprocess.run(
+        [sys.executable, str(SCRIPTS / name), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert out.returncode == 0, f"{name} exited {out.returncode}:\n{out.stderr[-3000:]}"
+    return out
