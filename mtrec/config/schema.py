@@ -7,7 +7,7 @@ generated from it (:mod:`mtrec.config.reference`). Ranges and cross-field rules 
 carry are checked by :mod:`mtrec.config.checks`.
 
 The model's levers are named once, here: the components take keyword arguments of the same names
-(``mtrec.app.build``), so a lever is a field below plus a constructor argument, nothing else.
+(:mod:`mtrec.app.training`), so a lever is a field below plus a constructor argument, nothing else.
 """
 
 from __future__ import annotations

@@ -100,3 +100,15 @@ def test_single_run_with_diverging_loss_fails_in_one_line_and_marks_the_run_fail
     assert runs.iloc[0]["tags.mtrec.error"].startswith("NonFiniteLossError: train/rating_loss became")
     assert not (tmp_path / "out" / "metrics.json").exists()
 
+
+def test_help_introduces_mtrec_and_lists_real_options(tmp_path: Path) -> None:
+    out = run_mtrec(tmp_path, "--help")
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = out.stdout
+    assert text.startswith("mtrec trains and compares multitask recommenders")
+    assert "powered by Hydra" not in text and "_schema" not in text
+    assert "optimizer: adagrad, adam, sgd" in text
+    assert "experiment: best_joint, smoke, sparse_ratings, tutorial" in text
+    assert "docs/reference/configuration.md" in text
+    assert "rating_weight: 1.0" in text  # the composed config, overridable key by key
+    assert not (tmp_path / "mlflow.db").exists()  # help runs nothing
