@@ -1,7 +1,7 @@
 """``mtrec-transfer``: the transfer experiment's table and plot (test RMSE vs rating fraction).
 
 mtrec experiment=sparse_ratings dataset.path=../shared/data/ml-100k   # the sweep (30 jobs)
-mtrec-transfer --sweep <sweep id> --output docs/                      # transfer.md/.csv/.png
+mtrec-transfer --sweep <sweep id> --output docs/sparse_ratings        # transfer.md/.csv/.png
 
 See :mod:`mtrec.reports.transfer` for what the table and plot show.
 """
