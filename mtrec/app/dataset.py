@@ -9,7 +9,7 @@ from mtrec.app.process import ProcessState
 from mtrec.config import Config, DatasetConfig, validate, validate_against_data
 from mtrec.data.interactions import Split
 from mtrec.data.sources import load_interactions
-from mtrec.data.splits import carve_validation, mask_ratings, random_split
+from mtrec.data.splits import carve_validation, mask_labels, random_split
 
 
 def dataset_key(d: DatasetConfig) -> tuple:
@@ -46,11 +46,12 @@ def prepare(cfg: Config, state: ProcessState) -> Split:
     """
     validate(cfg)
     split = load_split(cfg.dataset, state)
-    # The rating mask is drawn over all training rows, so validation sees the same fraction of
-    # labels as training: tuning never uses ratings that the experiment pretends are unknown.
-    train = mask_ratings(split.train, cfg.dataset.rating_fraction, cfg.trainer.seed)
-    split = carve_validation(Split(train, split.test), cfg.trainer.val_fraction, cfg.dataset.split_seed)
     train = split.train
+    columns = {"rating": train.rating, **train.columns}
     sides = tuple(side for side in ("movie", "user") if getattr(train, f"{side}_features") is not None)
-    validate_against_data(cfg, train.num_movies, sides)
-    return split
+    validate_against_data(cfg, train.num_movies, sides, columns)
+    # Label masks are drawn over all training rows, so validation sees the same fraction of labels
+    # as training: tuning never uses labels that the experiment pretends are unknown.
+    for name, task in cfg.tasks.items():
+        train = mask_labels(train, name, task.label_fraction, cfg.trainer.seed)
+    return carve_validation(Split(train, split.test), cfg.trainer.val_fraction, cfg.dataset.split_seed)

@@ -53,11 +53,11 @@ class JobContext:
 
 
 def run_name(cfg: Config, overrides: list[str]) -> str:
-    """The weights, then any other override: "rating=1 retrieval=0.5 optimizer.lr=0.05"."""
+    """The tasks' weights, then any other override: "rating=1 retrieval=0.5 optimizer.lr=0.05"."""
     if cfg.tracking.run_name:
         return cfg.tracking.run_name
     extra = [o for o in overrides if named_override(o)]
-    return " ".join([default_run_name(cfg.loss.rating_weight, cfg.loss.retrieval_weight), *extra])
+    return " ".join([default_run_name({name: t.weight for name, t in cfg.tasks.items()}), *extra])
 
 
 def objective(metrics: Mapping[str, float], names: list[str]) -> Objective:

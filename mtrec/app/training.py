@@ -12,6 +12,7 @@ import dataclasses
 import inspect
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -22,11 +23,15 @@ from omegaconf import OmegaConf
 from mtrec.app.dataset import dataset_key
 from mtrec.app.process import ProcessState
 from mtrec.config import Config
+from mtrec.config.checks import metric_prefix
 from mtrec.data.interactions import Interactions, Split, movies_by_user
+from mtrec.data.labels import TaskLabels
 from mtrec.data.splits import refit_split
-from mtrec.evaluation.baselines import compute_baselines, fit_biases, labelled
+from mtrec.evaluation.baselines import compute_baselines, fit_biases
 from mtrec.model.multitask import MultitaskModel
-from mtrec.model.tasks.rating import RatingTask
+from mtrec.model.tasks.base import Task
+from mtrec.model.tasks.binary import BinaryTask
+from mtrec.model.tasks.regression import RegressionTask
 from mtrec.model.tasks.retrieval import RetrievalTask
 from mtrec.model.towers import Towers
 from mtrec.serving.export import GraphCache, export_model
@@ -104,15 +109,20 @@ def build_model(cfg: Config, split: Split, state: ProcessState) -> MultitaskMode
     return model
 
 
+def task_labels(cfg: Config) -> list[TaskLabels]:
+    """Each configured task's label rule, in the config's order."""
+    return [
+        TaskLabels(name, t.kind, t.label, t.threshold, metric_prefix(name)) for name, t in cfg.tasks.items()
+    ]
+
+
 def compose_model(cfg: Config, train: Interactions) -> MultitaskModel:
     """Towers and tasks from the config and the training rows (uncompiled).
 
     The order of construction is fixed: unseeded initializers draw their seeds in the order
-    weights are created (the rating head's, then the towers').
+    weights are created (the tasks' heads, in the config's order, then the towers').
     """
     m, loss, trainer = section(cfg.model), section(cfg.loss), section(cfg.trainer)
-    counts = np.bincount(train.movie, minlength=train.num_movies + 1).astype(np.float64)
-    log_frequency = np.log(np.maximum(counts, 1.0) / len(train))  # of each movie in training
     towers = Towers(
         num_users=train.num_users,
         num_movies=train.num_movies,
@@ -121,31 +131,82 @@ def compose_model(cfg: Config, train: Interactions) -> MultitaskModel:
         user_features=train.user_features if m["user_features"] else None,
         movie_features=train.movie_features if m["movie_features"] else None,
     )
-    rated = labelled(train)
-    rating = RatingTask(
-        num_users=train.num_users,
-        num_movies=train.num_movies,
-        **arguments(RatingTask, m),
-        weight=loss["rating_weight"],
-        global_mean=float(rated.rating.mean()),
-        fixed_biases=fit_biases(rated) if m["biases"] and m["baseline_biases"] else None,
-    )
-    retrieval = RetrievalTask(
-        num_movies=train.num_movies,
-        **arguments(RetrievalTask, m, loss, trainer),
-        weight=loss["retrieval_weight"],
-        movie_log_q=m["logq_weight"] * log_frequency if m["logq_correction"] else None,
-        movie_score_bias=m["popularity_prior"] * log_frequency if m["popularity_prior"] else None,
-    )
-    return MultitaskModel(towers, [rating, retrieval])
+    tasks: list[Task] = []
+    for labels in task_labels(cfg):
+        t = cfg.tasks[labels.name]
+        common: dict[str, Any] = {
+            "name": labels.name,
+            "weight": t.weight,
+            "metric_prefix": labels.metric_prefix,
+        }
+        if t.kind == "regression":
+            rated = labels.labelled_rows(train)
+            targets = replace(rated, rating=labels.values(rated))
+            tasks.append(
+                RegressionTask(
+                    num_users=train.num_users,
+                    num_movies=train.num_movies,
+                    **{**arguments(RegressionTask, m), **_head(t.hidden_units, "rating_hidden_units")},
+                    **common,
+                    label=str(t.label),
+                    global_mean=float(targets.rating.mean()),
+                    fixed_biases=fit_biases(targets) if m["biases"] and m["baseline_biases"] else None,
+                )
+            )
+        elif t.kind == "binary":
+            tasks.append(
+                BinaryTask(
+                    **{
+                        **arguments(BinaryTask, m),
+                        "hidden_units": t.hidden_units or m["rating_hidden_units"],
+                    },
+                    **common,
+                    label=str(t.label),
+                    threshold=t.threshold,
+                )
+            )
+        else:
+            # logQ and the popularity prior: the training frequency of each movie among the rows
+            # that are this task's positives.
+            positives = labels.positive_rows(train)
+            counts = np.bincount(positives.movie, minlength=train.num_movies + 1).astype(np.float64)
+            log_frequency = np.log(np.maximum(counts, 1.0) / max(len(positives), 1))
+            tasks.append(
+                RetrievalTask(
+                    num_movies=train.num_movies,
+                    **arguments(RetrievalTask, m, loss, trainer),
+                    **common,
+                    label=t.label,
+                    threshold=t.threshold,
+                    movie_log_q=m["logq_weight"] * log_frequency if m["logq_correction"] else None,
+                    movie_score_bias=m["popularity_prior"] * log_frequency if m["popularity_prior"] else None,
+                )
+            )
+    return MultitaskModel(towers, tasks)
+
+
+def _head(hidden_units: list[int] | None, key: str) -> dict[str, Any]:
+    """A task's own head sizes, when it sets them, as the model key they replace."""
+    return {} if hidden_units is None else {key: list(hidden_units)}
 
 
 def baselines(cfg: Config, split: Split, state: ProcessState) -> dict[str, float]:
     """The baselines of the split the final model trains on, computed once per process and split."""
     d, t = cfg.dataset, cfg.trainer
     final = refit_split(split) if t.refit else split
-    key = (dataset_key(d), t.val_fraction, t.refit, t.seed if d.rating_fraction < 1 else None, tuple(t.top_k))
-    return state.baselines_of(key, lambda: compute_baselines(final, t.top_k))
+    labels = task_labels(cfg)
+    fractions = tuple(task.label_fraction for task in cfg.tasks.values())
+    masked = any(f < 1 for f in fractions)
+    key = (
+        dataset_key(d),
+        t.val_fraction,
+        t.refit,
+        t.seed if masked else None,
+        tuple(t.top_k),
+        repr(labels),
+        fractions,
+    )
+    return state.baselines_of(key, lambda: compute_baselines(final, t.top_k, labels))
 
 
 def train(
@@ -198,6 +259,7 @@ def train(
         baselines=baselines(cfg, split, state),
         log=log,
         export=export,
+        retrieval=next(labels for labels in task_labels(cfg) if labels.kind == "retrieval"),
     )
 
 

@@ -7,8 +7,26 @@ sizes. Each names the first offending key, its full path and what it allows.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
-from mtrec.config.schema import CANDIDATES, DATASET_KINDS, GOALS, OPTIMIZERS, REDUCTIONS, STRATEGIES, Config
+import numpy as np
+
+from mtrec.config.schema import (
+    CANDIDATES,
+    DATASET_KINDS,
+    GOALS,
+    OPTIMIZERS,
+    REDUCTIONS,
+    STRATEGIES,
+    TASK_KINDS,
+    Config,
+    TaskConfig,
+)
+
+BARE_NAMED_TASKS = ("rating", "retrieval")
+"""Tasks whose metrics keep the tutorial's names (``test/rmse``, ``test/top_100_accuracy``);
+every other task's are named ``<split>/<task>/<metric>`` (``test/like/auc``). Losses are
+``<split>/<task>_loss`` for every task."""
 
 
 class ConfigError(ValueError):
@@ -76,11 +94,7 @@ def validate(cfg: Config) -> None:
         "false with loss.retrieval_candidates=all (no sampled negatives to correct)",
         m.logq_correction,
     )
-    if w.rating_weight == 0 and w.retrieval_weight == 0:
-        raise ConfigError(
-            "loss.rating_weight and loss.retrieval_weight are both 0: nothing would be trained; "
-            "set at least one > 0"
-        )
+    _validate_tasks(cfg.tasks)
 
     t = cfg.trainer
     for key in ("epochs", "batch_size", "eval_batch_size"):
@@ -96,7 +110,7 @@ def validate(cfg: Config) -> None:
     es = t.early_stopping
     if es.metric is not None:
         _require(t.val_fraction > 0, "trainer.val_fraction", "> 0 when early stopping is on", t.val_fraction)
-        val_names = metric_names("val", t.top_k, t.ranking_k)
+        val_names = metric_names("val", cfg.tasks, t.top_k, t.ranking_k)
         _require(es.metric in val_names, "trainer.early_stopping.metric", f"one of {val_names}", es.metric)
         _require(es.goal in GOALS, "trainer.early_stopping.goal", f"one of {GOALS}", es.goal)
         _require(es.patience >= 0, "trainer.early_stopping.patience", ">= 0", es.patience)
@@ -108,9 +122,9 @@ def validate(cfg: Config) -> None:
         t.refit,
     )
 
-    known = metric_names("test", t.top_k, t.ranking_k)
+    known = metric_names("test", cfg.tasks, t.top_k, t.ranking_k)
     if t.val_fraction > 0:  # Searches should select on these, never on test.
-        known += metric_names("val", t.top_k, t.ranking_k)
+        known += metric_names("val", cfg.tasks, t.top_k, t.ranking_k)
     for i, name in enumerate(cfg.objectives):
         _require(name in known, f"objectives[{i}]", f"one of {known}", name)
     for i, objective in enumerate(cfg.sweep.pareto):
@@ -119,20 +133,112 @@ def validate(cfg: Config) -> None:
     _require(len(cfg.sweep.pareto) == 2, "sweep.pareto", "a list of two objectives", len(cfg.sweep.pareto))
 
 
-def metric_names(prefix: str, top_k: list[int], ranking_k: list[int]) -> list[str]:
-    """Every ``test/*`` (or ``val/*``) metric a run reports, in display order."""
-    names = ["loss", "rating_loss", "retrieval_loss", "rmse"] + [f"top_{k}_accuracy" for k in top_k]
-    names += [f"{m}_at_{k}" for k in ranking_k for m in ("recall", "ndcg")]
+def _validate_tasks(tasks: Mapping[str, TaskConfig]) -> None:
+    _require(len(tasks) > 0, "tasks", "at least one task", dict(tasks))
+    retrieval = [name for name, task in tasks.items() if task.kind == "retrieval"]
+    for name, task in tasks.items():
+        key = f"tasks.{name}"
+        _require("/" not in name and name.isidentifier(), key, "a name of letters, digits and _", name)
+        _require(task.kind in TASK_KINDS, f"{key}.kind", f"one of {TASK_KINDS}", task.kind)
+        _require(math.isfinite(task.weight) and task.weight >= 0, f"{key}.weight", ">= 0", task.weight)
+        _require(0.0 < task.label_fraction <= 1.0, f"{key}.label_fraction", "in (0, 1]", task.label_fraction)
+        if task.kind == "retrieval":
+            for option in ("hidden_units",):
+                _require(
+                    getattr(task, option) is None,
+                    f"{key}.{option}",
+                    "unset for a retrieval task",
+                    getattr(task, option),
+                )
+            _require(
+                task.label_fraction == 1.0,
+                f"{key}.label_fraction",
+                "1.0 for a retrieval task",
+                task.label_fraction,
+            )
+        else:
+            _require(
+                task.label is not None, f"{key}.label", f"a column name for a {task.kind} task", task.label
+            )
+            for i, units in enumerate(task.hidden_units or []):
+                _require(units > 0, f"{key}.hidden_units[{i}]", "> 0", units)
+        if task.kind == "regression":
+            _require(
+                task.threshold is None, f"{key}.threshold", "unset for a regression task", task.threshold
+            )
+    _require(
+        len(retrieval) == 1,
+        "tasks",
+        "exactly one retrieval task (its weight may be 0)",
+        retrieval or "none",
+    )
+    if all(task.weight == 0 for task in tasks.values()):
+        raise ConfigError(
+            f"tasks.*.weight are all 0 ({', '.join(f'tasks.{n}.weight' for n in tasks)}): nothing "
+            "would be trained; set at least one > 0"
+        )
+
+
+def metric_prefix(task: str) -> str:
+    """What precedes a task's metric names (see :data:`BARE_NAMED_TASKS`)."""
+    return "" if task in BARE_NAMED_TASKS else f"{task}/"
+
+
+def task_metric_names(task: str, kind: str, top_k: list[int], ranking_k: list[int]) -> list[str]:
+    """A task's evaluation metrics (its loss aside), unprefixed by split."""
+    if kind == "regression":
+        names = ["rmse"]
+    elif kind == "binary":
+        names = ["auc", "log_loss"]
+    else:
+        names = [f"top_{k}_accuracy" for k in top_k]
+        names += [f"{m}_at_{k}" for k in ranking_k for m in ("recall", "ndcg")]
+    return [metric_prefix(task) + name for name in names]
+
+
+def metric_names(
+    prefix: str, tasks: Mapping[str, TaskConfig], top_k: list[int], ranking_k: list[int]
+) -> list[str]:
+    """Every ``test/*`` (or ``val/*``) metric a run of these tasks reports, in display order:
+    the losses, then each task's metrics (regression and binary tasks first, then retrieval)."""
+    names = ["loss"] + [f"{name}_loss" for name in tasks]
+    ordered = sorted(tasks.items(), key=lambda item: item[1].kind == "retrieval")
+    for name, task in ordered:
+        names += task_metric_names(name, task.kind, top_k, ranking_k)
     return [f"{prefix}/{name}" for name in names]
 
 
 def validate_against_data(
-    cfg: Config, num_movies: int, side_features: tuple[str, ...] = ("movie", "user")
+    cfg: Config,
+    num_movies: int,
+    side_features: tuple[str, ...] = ("movie", "user"),
+    columns: Mapping[str, np.ndarray] | None = None,
 ) -> None:
     """Checks the rules that need the loaded dataset (still before any TensorFlow work).
 
-    ``side_features`` names the sides ("movie", "user") the dataset has side features for.
+    ``side_features`` names the sides ("movie", "user") the dataset has side features for;
+    ``columns`` holds the training rows' per-row columns tasks may take labels from (``rating``
+    and the dataset's others).
     """
+    if columns is not None:
+        for name, task in cfg.tasks.items():
+            if task.label is None:
+                continue
+            _require(
+                task.label in columns,
+                f"tasks.{name}.label",
+                f"a column of dataset {cfg.dataset.name} ({', '.join(columns)})",
+                task.label,
+            )
+            if task.kind == "binary" and task.threshold is None:
+                values = np.unique(columns[task.label])
+                _require(
+                    bool(np.isin(values, (0.0, 1.0)).all()),
+                    f"tasks.{name}.label",
+                    f"a 0/1 column, or set tasks.{name}.threshold (column {task.label} holds "
+                    f"{', '.join(f'{v:g}' for v in values[:5])}{' ...' if len(values) > 5 else ''})",
+                    task.label,
+                )
     for side in ("movie", "user"):
         wanted = getattr(cfg.model, f"{side}_features")
         _require(

@@ -72,6 +72,8 @@ def render(conf_dir: str | Path) -> str:
     for group, cls in schema.GROUP_SCHEMAS.items():
         options = sorted(p.stem for p in (conf / group).glob("*.yaml"))
         parts.append(_section(f"`{group}`", cls, prefix=f"{group}.", options=options))
+    options = sorted(p.stem for p in (conf / "tasks").glob("*.yaml"))
+    parts.append(_section("`tasks`", schema.TaskConfig, prefix="tasks.<name>.", options=options))
     for group in ("experiment", "hparams_search"):
         parts.append(_recipes(group, conf))
     return "\n".join(parts)
@@ -172,7 +174,7 @@ def _is_list(cls: type, name: str) -> bool:
 
 def _is_group(cls: type, name: str) -> bool:
     """A root field that is a whole config group (documented in its own section)."""
-    return cls is schema.Config and name in schema.GROUP_SCHEMAS
+    return cls is schema.Config and (name in schema.GROUP_SCHEMAS or name == "tasks")
 
 
 def _type_name(hint: object) -> str:

@@ -33,8 +33,10 @@ def is_shown(key: str) -> bool:
 def named_override(override: str) -> bool:
     """Whether a run's name shows this command-line override (``key=value``, ``+key=value``).
 
-    Names start with the loss weights, so ``loss`` overrides are shown that way; recipes
-    (``experiment``, ``hparams_search``) show through the keys they set, if at all.
+    Names start with the tasks' weights, so ``loss`` and ``tasks.<name>.weight`` overrides are
+    shown that way; recipes (``experiment``, ``hparams_search``) show through the keys they set,
+    if at all.
     """
     key = override.lstrip("+~").split("=", 1)[0]
-    return is_shown(key) and not matches(key, ("loss", "experiment", "hparams_search"))
+    is_weight = key.startswith("tasks.") and key.endswith(".weight")
+    return is_shown(key) and not is_weight and not matches(key, ("loss", "experiment", "hparams_search"))

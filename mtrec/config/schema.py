@@ -22,6 +22,7 @@ REDUCTIONS = ("sum", "mean")
 CANDIDATES = ("in_batch", "all")
 GOALS = ("min", "max")
 STRATEGIES = ("default", "mirrored", "multi_worker")
+TASK_KINDS = ("retrieval", "regression", "binary")
 
 
 @dataclass
@@ -102,6 +103,32 @@ class ModelConfig:
 
 
 @dataclass
+class TaskConfig:
+    """One task of the model (``tasks.<name>``): its kind, its weight in the total loss, and where
+    its label comes from."""
+
+    kind: str = MISSING
+    """``retrieval`` (in-batch or full softmax, top-K accuracy, Recall/NDCG; one per model),
+    ``regression`` (MLP head, MSE, RMSE) or ``binary`` (MLP head, sigmoid cross-entropy, AUC and
+    log-loss)."""
+    weight: float = 1.0
+    """The task's weight in the total loss; 0 skips it in training (it is still evaluated)."""
+    label: str | None = None
+    """The column the label comes from (``rating``, or a column of the dataset such as
+    ``click``). Regression and binary tasks need one; a retrieval task with one learns only from
+    the rows whose label is positive (null: every row)."""
+    threshold: float | None = None
+    """Binary and retrieval tasks: the label is positive when the column is >= ``threshold``
+    (``like``: rating >= 4); null: the column itself, which must then be 0 or 1."""
+    label_fraction: float = 1.0
+    """Share of training rows whose label this task may use (sampled by ``trainer.seed``); the
+    other tasks still train on every row. 1.0 keeps every label."""
+    hidden_units: list[int] | None = None
+    """Regression and binary tasks: ReLU layer sizes of the task's MLP head (a ``Dense(1)``
+    output follows); null: ``model.rating_hidden_units``."""
+
+
+@dataclass
 class OptimizerConfig:
     """The Keras optimizer (``optimizer=...``)."""
 
@@ -116,9 +143,11 @@ class LossConfig:
     """The tasks' weights in the total loss, and the retrieval loss's form (``loss=...``)."""
 
     rating_weight: float = 1.0
-    """Weight of the rating task's loss (MSE); 0 skips the task in training."""
+    """Weight of the rating task's loss (MSE); 0 skips the task in training. The ``rating``
+    task's ``tasks.rating.weight`` reads it, in every ``tasks`` option that has that task."""
     retrieval_weight: float = 1.0
-    """Weight of the retrieval task's loss (softmax cross-entropy); 0 skips it in training."""
+    """Weight of the retrieval task's loss (softmax cross-entropy); 0 skips it in training. Read
+    by ``tasks.retrieval.weight``, likewise."""
     retrieval_reduction: str = "sum"
     """``sum`` is TFRS's (summed over the batch: ~1e4-1e5 at batch 8192, next to an MSE of ~1);
     ``mean`` divides it by the batch size, so the weights compare like for like."""
@@ -230,6 +259,8 @@ class Config:
     loss: LossConfig = MISSING
     trainer: TrainerConfig = MISSING
     tracking: TrackingConfig = MISSING
+    tasks: dict[str, TaskConfig] = MISSING
+    """The model's tasks by name (``tasks=...``), in the order their losses are added."""
     objectives: list[str] = field(default_factory=lambda: ["test/rmse"])
     """Metric(s) the Hydra task returns, so sweepers can optimise them."""
     sweep: SweepConfig = field(default_factory=SweepConfig)

@@ -7,7 +7,7 @@ flat for large datasets; strings appear only at the model's edges.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -18,7 +18,7 @@ class DataError(ValueError):
 
 @dataclass(frozen=True)
 class Interactions:
-    """One row per (user, movie) rating.
+    """One row per (user, movie) interaction: a rating, and any other per-row columns.
 
     Attributes:
       user_vocab: [num_users] user ids as strings; row ``i`` of ``user`` refers to
@@ -28,8 +28,10 @@ class Interactions:
       movie: [n] int32 movie index, 1-based.
       rating: [n] float32 rating.
       timestamp: [n] int64 Unix seconds.
-      labeled: [n] bool, whether the row's rating is known to the model (see
-        :func:`mask_ratings`); None means every rating is.
+      columns: name -> [n] float32, the source's other per-row columns that tasks may take
+        labels from (a click flag, a purchase flag, a watch time); ``rating`` is not among them.
+      masks: task name -> [n] bool, whether the row's label is known to that task (see
+        :func:`mtrec.data.splits.mask_labels`); a task without an entry knows every label.
       user_features: [num_users + 1, F] float32 side features of each user (row 0, the
         out-of-vocabulary id, zeros; see :mod:`mtrec.data.features`); None when the source has none.
       movie_features: [num_movies + 1, F] float32 side features of each movie, likewise.
@@ -41,7 +43,8 @@ class Interactions:
     movie: np.ndarray
     rating: np.ndarray
     timestamp: np.ndarray
-    labeled: np.ndarray | None = None
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+    masks: dict[str, np.ndarray] = field(default_factory=dict)
     user_features: np.ndarray | None = None
     movie_features: np.ndarray | None = None
 
@@ -64,27 +67,31 @@ class Interactions:
             movie=self.movie[rows],
             rating=self.rating[rows],
             timestamp=self.timestamp[rows],
-            labeled=None if self.labeled is None else self.labeled[rows],
+            columns={name: values[rows] for name, values in self.columns.items()},
+            masks={name: mask[rows] for name, mask in self.masks.items()},
         )
 
     def concat(self, other: Interactions) -> Interactions:
         """These rows, then ``other``'s (same vocabularies and side features)."""
-        both = self.labeled is not None or other.labeled is not None
         return replace(
             self,
             user=np.concatenate([self.user, other.user]),
             movie=np.concatenate([self.movie, other.movie]),
             rating=np.concatenate([self.rating, other.rating]),
             timestamp=np.concatenate([self.timestamp, other.timestamp]),
-            labeled=np.concatenate([self.rating_mask, other.rating_mask]) > 0 if both else None,
+            columns={n: np.concatenate([v, other.columns[n]]) for n, v in self.columns.items()},
+            masks={n: np.concatenate([self.mask(n), other.mask(n)]) > 0 for n in {*self.masks, *other.masks}},
         )
 
-    @property
-    def rating_mask(self) -> np.ndarray:
-        """[n] float32: 1 where the rating is known, 0 where it is masked."""
-        if self.labeled is None:
+    def column(self, name: str) -> np.ndarray:
+        """[n] the per-row column ``name``: ``rating`` or one of :attr:`columns`."""
+        return self.rating if name == "rating" else self.columns[name]
+
+    def mask(self, task: str) -> np.ndarray:
+        """[n] float32: 1 where ``task``'s label is known, 0 where it is masked."""
+        if task not in self.masks:
             return np.ones(len(self), dtype=np.float32)
-        return self.labeled.astype(np.float32)
+        return self.masks[task].astype(np.float32)
 
 
 def movies_by_user(data: Interactions) -> tuple[np.ndarray, np.ndarray]:

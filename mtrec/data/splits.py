@@ -1,11 +1,12 @@
-"""Train/validation/test splits of an interactions table, and the masking of rating labels.
+"""Train/validation/test splits of an interactions table, and the masking of task labels.
 
 The test split is the tutorial's seeded 80/20 permutation, validation (optional) is carved out of
-the training rows, and a fraction of the training ratings may be masked (the transfer experiment).
+the training rows, and a fraction of a task's training labels may be masked (the transfer experiments).
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import replace
 
 import numpy as np
@@ -31,18 +32,19 @@ def carve_validation(split: Split, val_fraction: float, seed: int) -> Split:
     )
 
 
-def mask_ratings(data: Interactions, rating_fraction: float, seed: int) -> Interactions:
-    """Keeps the rating label of exactly ``round(rating_fraction * n)`` rows, sampled by ``seed``.
+def mask_labels(data: Interactions, task: str, fraction: float, seed: int) -> Interactions:
+    """Keeps ``task``'s label on exactly ``round(fraction * n)`` rows, sampled by ``seed``.
 
-    Every row stays (retrieval trains on all of them); a masked row adds no rating loss.
+    Every row stays (the other tasks train on it); a masked row adds nothing to ``task``'s loss.
+    Each task draws from its own stream of ``seed``; the ``rating`` task's is the one
+    ``dataset.rating_fraction`` always drew, so earlier runs reproduce.
     """
-    if rating_fraction >= 1.0:
+    if fraction >= 1.0:
         return data
+    stream = [seed, 2] if task == "rating" else [seed, 2, zlib.crc32(task.encode())]
     keep = np.zeros(len(data), dtype=bool)
-    keep[
-        np.random.default_rng([seed, 2]).permutation(len(data))[: int(round(len(data) * rating_fraction))]
-    ] = True
-    return replace(data, labeled=keep)
+    keep[np.random.default_rng(stream).permutation(len(data))[: int(round(len(data) * fraction))]] = True
+    return replace(data, masks={**data.masks, task: keep})
 
 
 def refit_split(split: Split) -> Split:

@@ -7,12 +7,14 @@ rating predictors (RMSE).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
 
 from mtrec.data.interactions import Interactions, Split
+from mtrec.data.labels import TaskLabels
 
 
 def popularity_top_k_accuracy(split: Split, ks: Sequence[int]) -> dict[int, float]:
@@ -81,21 +83,81 @@ def bias_predictions(
     return np.clip(predictions, train.rating.min(), train.rating.max())
 
 
-def labelled(data: Interactions) -> Interactions:
-    """The rows whose rating the model may learn from (all of them unless ratings are masked)."""
-    return data if data.labeled is None else data.take(np.flatnonzero(data.labeled))
+def labelled(data: Interactions, task: str = "rating") -> Interactions:
+    """The rows whose label ``task`` may learn from (all of them unless its labels are masked)."""
+    return TaskLabels(task, "regression").labelled_rows(data)
 
 
-def compute_baselines(split: Split, ks: Sequence[int]) -> dict[str, float]:
-    """Every baseline metric, named ``baseline/<predictor>/<metric>``.
+TUTORIAL_TASKS = (TaskLabels("rating", "regression", "rating"), TaskLabels("retrieval", "retrieval"))
 
-    Popularity counts every training row; the rating baselines fit only the rows whose rating is
-    labelled (``dataset.rating_fraction``), as the model does.
+
+def compute_baselines(
+    split: Split, ks: Sequence[int], tasks: Sequence[TaskLabels] = TUTORIAL_TASKS
+) -> dict[str, float]:
+    """Every baseline metric of each task, named ``baseline/<task prefix><predictor>/<metric>``.
+
+    Retrieval: popularity over the task's positive training rows (every row, for the tutorial).
+    Regression: the global mean and the user + movie bias model. Binary: the training positive
+    rate and a bias-only logistic model (log-loss, AUC). Regression and binary baselines fit only
+    the rows whose label the task may use, as the model does.
     """
-    metrics = {
-        f"baseline/popularity/top_{k}_accuracy": v for k, v in popularity_top_k_accuracy(split, ks).items()
-    }
-    split = replace(split, train=labelled(split.train))
-    metrics["baseline/global_mean/rmse"] = global_mean_rmse(split)
-    metrics["baseline/bias/rmse"] = _rmse(bias_predictions(split), split.test.rating)
+    metrics: dict[str, float] = {}
+    for task in tasks:
+        prefix = f"baseline/{task.metric_prefix}"
+        if task.kind == "retrieval":
+            positives = Split(task.positive_rows(split.train), task.positive_rows(split.test))
+            for k, v in popularity_top_k_accuracy(positives, ks).items():
+                metrics[f"{prefix}popularity/top_{k}_accuracy"] = v
+            continue
+        # The task's labels in the rating column, so the rating baselines serve every regression task.
+        train = task.labelled_rows(split.train)
+        labels = Split(
+            replace(train, rating=task.values(train)), replace(split.test, rating=task.values(split.test))
+        )
+        if task.kind == "regression":
+            metrics[f"{prefix}global_mean/rmse"] = global_mean_rmse(labels)
+            metrics[f"{prefix}bias/rmse"] = _rmse(bias_predictions(labels), labels.test.rating)
+        else:
+            metrics.update({f"{prefix}{name}": v for name, v in binary_baselines(labels).items()})
     return metrics
+
+
+def binary_baselines(split: Split, reg: float = 1.0, num_epochs: int = 10) -> dict[str, float]:
+    """Log-loss of the training positive rate, and log-loss and AUC of a bias-only logistic model
+    (``sigmoid(b + b_user + b_movie)``, fitted by alternating one-dimensional Newton steps with
+    L2 weight ``reg``); 0/1 labels in ``rating``."""
+    train, test = split.train, split.test
+    y = train.rating.astype(np.float64)
+    rate = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
+    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    b0, user_bias, movie_bias = logit(rate), np.zeros(train.num_users + 1), np.zeros(train.num_movies + 1)
+    for _ in range(num_epochs):
+        for index, bias, size in (
+            (train.user, user_bias, train.num_users),
+            (train.movie, movie_bias, train.num_movies),
+        ):
+            p = 1 / (1 + np.exp(-(b0 + user_bias[train.user] + movie_bias[train.movie])))
+            grad = np.bincount(index, p - y, size + 1) + reg * bias
+            hess = np.bincount(index, p * (1 - p), size + 1) + reg
+            bias -= grad / hess
+    scores = b0 + user_bias[test.user] + movie_bias[test.movie]
+    return {
+        "positive_rate/log_loss": _log_loss(test.rating, np.full(len(test), rate)),
+        "bias/log_loss": _log_loss(test.rating, 1 / (1 + np.exp(-scores))),
+        "bias/auc": auc(test.rating, scores) if 0 < test.rating.mean() < 1 else math.nan,
+    }
+
+
+def auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """ROC AUC of 0/1 ``labels`` ranked by ``scores`` (Mann-Whitney U; ties count one half)."""
+    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    ranks = (ends - (counts - 1) / 2.0)[inverse]  # 1-based average rank of each score
+    positives = labels > 0
+    n_pos, n_neg = int(positives.sum()), int((~positives).sum())
+    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _log_loss(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    p = np.clip(probabilities, 1e-7, 1 - 1e-7)
+    return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))

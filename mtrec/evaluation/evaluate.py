@@ -35,6 +35,8 @@ def evaluate(
     batch_size: int,
     ranking_k: Sequence[int],
     once: bool = False,
+    ranking_prefix: str = "",
+    num_rows: int | None = None,
 ) -> dict[str, float]:
     """``prefix/*`` metrics of the current weights on a held-out split.
 
@@ -45,26 +47,29 @@ def evaluate(
     Args:
       model: the trained model.
       ds: ``heldout`` in batches of ``batch_size`` (``mtrec.training.datasets.make_dataset``).
-      heldout: the held-out rows.
+      heldout: the held-out rows Recall/NDCG rank (the retrieval task's positives among ``ds``'s).
       seen: movies never ranked for each user in Recall/NDCG (their earlier ones); None ranks all.
       prefix: ``val`` or ``test``.
       batch_size: ``ds``'s batch size.
       ranking_k: the K of Recall@K and NDCG@K.
       once: this model is evaluated this one time: a split of at most ``EAGER_MAX_BATCHES``
         batches then runs eagerly unless the model's test step is already traced.
+      ranking_prefix: put before the Recall/NDCG names (the retrieval task's metric prefix).
+      num_rows: the rows in ``ds`` (default: ``len(heldout)``).
     """
+    num_rows = len(heldout) if num_rows is None else num_rows
     with model.distribute_strategy.scope():  # The index's variables live where the model's do.
         candidates = model.index_candidates()
     eager = model.run_eagerly
     model.run_eagerly = eager or (
-        once and model.test_function is None and math.ceil(len(heldout) / batch_size) <= EAGER_MAX_BATCHES
+        once and model.test_function is None and math.ceil(num_rows / batch_size) <= EAGER_MAX_BATCHES
     )
     try:
         results = rename(model.evaluate(ds, return_dict=True, verbose=0), prefix)
     finally:
         model.run_eagerly = eager
     ranked = ranking_metrics(model, candidates, heldout, seen, ranking_k)
-    results.update({f"{prefix}/{name}": value for name, value in ranked.items()})
+    results.update({f"{prefix}/{ranking_prefix}{name}": value for name, value in ranked.items()})
     return results
 
 

@@ -170,6 +170,7 @@ def grouped_in_batch_softmax_loss(
     candidate_log_q: tf.Tensor | None = None,
     max_dense_logits: int = MAX_DENSE_LOGITS,
     num_ids: tuple[int, int] | None = None,
+    row_weights: tf.Tensor | None = None,
 ) -> tf.Tensor:
     """:func:`in_batch_softmax_loss` of a batch whose rows repeat users and movies, from the
     distinct ones: the same value and gradients, at a fraction of the cost.
@@ -194,6 +195,9 @@ def grouped_in_batch_softmax_loss(
       max_dense_logits: the largest [distinct queries, distinct candidates] matrix scored densely.
       num_ids: how many query and candidate ids there are (the vocabulary sizes), when known: if
         every batch fits ``max_dense_logits``, the blocked path is not even traced.
+      row_weights: optional [batch] weight of each row's cross-entropy (TFRS's ``sample_weight``):
+        a row of weight 0 is no query, but its movie is still every query's in-batch negative.
+        With weights, n_u is the summed weight of query u's rows.
 
     Returns:
       A scalar: TFRS's Retrieval loss of the batch's rows (summed over the batch).
@@ -204,13 +208,15 @@ def grouped_in_batch_softmax_loss(
     batch = tf.shape(query_index)[0]
     num_queries, num_candidates = tf.shape(queries)[0], tf.shape(candidates)[0]
     ones = tf.ones([batch], queries.dtype)
-    query_counts = tf.math.unsorted_segment_sum(ones, query_index, num_queries)
+    weights = ones if row_weights is None else tf.stop_gradient(tf.cast(row_weights, queries.dtype))
+    query_counts = tf.math.unsorted_segment_sum(weights, query_index, num_queries)
     candidate_counts = tf.math.unsorted_segment_sum(ones, candidate_index, num_candidates)
     bias = tf.math.log(candidate_counts) - log_q
     positives = tf.reduce_sum(
         tf.gather(queries, query_index) * tf.gather(candidates, candidate_index), axis=1
     )
-    positives = tf.reduce_sum(positives - tf.gather(log_q, candidate_index))
+    positives -= tf.gather(log_q, candidate_index)
+    positives = tf.reduce_sum(positives if row_weights is None else weights * positives)
 
     def dense() -> tf.Tensor:
         logits = tf.matmul(queries, candidates, transpose_b=True) + bias[None, :]

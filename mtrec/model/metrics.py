@@ -23,18 +23,22 @@ class TopKAccuracy(tf.keras.layers.Layer):
     function, when validating every epoch) score against the ones :meth:`index` set last.
     """
 
-    def __init__(self, num_candidates: int, dim: int, ks: Sequence[int], name: str = "top_k") -> None:
+    def __init__(
+        self, num_candidates: int, dim: int, ks: Sequence[int], name: str = "top_k", metric_prefix: str = ""
+    ) -> None:
         """Args:
         num_candidates: rows of the candidate matrix.
         dim: the candidates' (and queries') width.
-        ks: the cut-offs; metric ``top_{k}_accuracy`` for each.
+        ks: the cut-offs; metric ``{metric_prefix}top_{k}_accuracy`` for each.
+        name: the layer's name.
+        metric_prefix: put before each metric's name.
         """
         super().__init__(name=name)
         self.ks = list(ks)
         self.candidates = self.add_weight(
             name="candidates", shape=(num_candidates, dim), initializer="zeros", trainable=False
         )
-        self.accuracies = [tf.keras.metrics.Mean(name=f"top_{k}_accuracy") for k in self.ks]
+        self.accuracies = [tf.keras.metrics.Mean(name=f"{metric_prefix}top_{k}_accuracy") for k in self.ks]
 
     def index(self, candidates: tf.Tensor) -> None:
         """[num_candidates, dim] the candidates every later update scores against."""

@@ -13,7 +13,8 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from mtrec.model.tasks.base import Task
-from mtrec.model.tasks.rating import RatingTask
+from mtrec.model.tasks.binary import BinaryTask
+from mtrec.model.tasks.regression import RegressionTask
 from mtrec.model.tasks.retrieval import RetrievalTask
 from mtrec.model.towers import Towers
 
@@ -22,9 +23,9 @@ class MultitaskModel(tfrs.models.Model):
     """Trained on ``sum(task.weight * task loss) + regularisation``.
 
     Features are dicts with ``user`` and ``movie`` ([batch] int32 indices, 1-based into the
-    vocabularies; 0 is the out-of-vocabulary bucket) and each task's labels (the rating task's
-    ``rating`` [batch] float32 and optional ``rating_mask`` [batch] float32, 0 where the rating is
-    unknown).
+    vocabularies; 0 is the out-of-vocabulary bucket), the columns the tasks take labels from
+    (``rating`` and any other, [batch] float32) and, for a task whose labels are masked,
+    ``{task}_mask`` ([batch] float32, 0 where the task does not know the label).
     """
 
     def __init__(self, towers: Towers, tasks: Sequence[Task]) -> None:
@@ -54,9 +55,14 @@ class MultitaskModel(tfrs.models.Model):
         raise KeyError(f"no task {name!r} (tasks: {[t.name for t in self.tasks]})")
 
     @property
-    def rating(self) -> RatingTask:
-        """The rating task (the tutorial's regression task)."""
-        return self._only(RatingTask)
+    def predict_task(self) -> RegressionTask | BinaryTask:
+        """What the export's ``predict`` answers: the first regression task (the tutorial's rating
+        task), else the first binary task."""
+        for kind in (RegressionTask, BinaryTask):
+            found = [task for task in self.tasks if isinstance(task, kind)]
+            if found:
+                return found[0]
+        raise LookupError("the model has no regression or binary task")
 
     @property
     def retrieval(self) -> RetrievalTask:

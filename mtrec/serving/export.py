@@ -77,8 +77,8 @@ class ServingModule(tf.Module):
         self.movie_lookup = _lookup_table(train.movie_vocab)
         # The rating head's weights (and biases/factors when configured), called through the model's
         # own method; tracked here as variables only.
-        self._predict_rating = model.rating.predict
-        self.head_variables = model.rating.head_weights()
+        self._predict_rating = model.predict_task.predict
+        self.head_variables = model.predict_task.head_weights()
 
         self._user_counts = np.bincount(train.user, minlength=num_users + 1)
         self._movie_counts = np.bincount(train.movie, minlength=num_movies + 1)
@@ -119,10 +119,10 @@ class ServingModule(tf.Module):
         graph differs (see :func:`export_model`'s ``graph_key``). The rating head's variables are
         those of the model this module was built from: they are overwritten.
         """
-        pairs = list(zip(self.head_variables, model.rating.head_weights()))
+        pairs = list(zip(self.head_variables, model.predict_task.head_weights()))
         weights = self._weights_of(model)
         pairs += [(getattr(self, name), value) for name, value in weights.items()]
-        if len(self.head_variables) != len(model.rating.head_weights()) or any(
+        if len(self.head_variables) != len(model.predict_task.head_weights()) or any(
             tuple(mine.shape) != tuple(theirs.shape) or mine.dtype != tf.as_dtype(theirs.dtype)
             for mine, theirs in pairs
         ):

@@ -34,8 +34,9 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
-def default_run_name(rating_weight: float, retrieval_weight: float) -> str:
-    return f"rating={rating_weight:g} retrieval={retrieval_weight:g}"
+def default_run_name(weights: Mapping[str, float]) -> str:
+    """Each task's weight, in order: "rating=1 retrieval=0.5"."""
+    return " ".join(f"{name}={weight:g}" for name, weight in weights.items())
 
 
 def git_commit(cwd: Path | None = None) -> str | None:

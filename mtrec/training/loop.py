@@ -6,7 +6,6 @@ and tests and scripts call it directly.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import time
@@ -17,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from mtrec.data.interactions import Interactions, Split
+from mtrec.data.labels import TaskLabels
 from mtrec.data.splits import refit_split
 from mtrec.evaluation.evaluate import evaluate
 from mtrec.evaluation.ranking import SeenMovies
@@ -44,6 +44,7 @@ def train_and_evaluate(
     baselines: Mapping[str, float] | None = None,
     log: LogFn | None = None,
     export: Callable[[MultitaskModel, Interactions], None] | None = None,
+    retrieval: TaskLabels | None = None,
 ) -> dict[str, float]:
     """Trains on ``split.train``, evaluates once on ``split.test``, writes ``metrics.json``.
 
@@ -63,6 +64,8 @@ def train_and_evaluate(
       baselines: ``baseline/*`` metrics on the final split, reported beside the model's.
       log: called with (metrics, step) after every epoch and once after evaluation.
       export: called with the final model and its training rows (timed as ``time/export_seconds``).
+      retrieval: the retrieval task's label rule: Recall/NDCG rank its positive rows only, and
+        never a user's earlier positives; None: every row.
 
     Returns:
       ``test/*`` metrics (``val/*`` too with a validation split), the baselines, and ``time/*``.
@@ -75,20 +78,44 @@ def train_and_evaluate(
     model = build_model(split)
     train_ds = make_dataset(split.train, batch_size, shuffle_seed=seed)
     test_ds = make_dataset(split.test, eval_batch_size)
-    score = functools.partial(evaluate, batch_size=eval_batch_size, ranking_k=ranking_k)
+    ranked = retrieval.positive_rows if retrieval is not None else (lambda rows: rows)
+
+    def score(
+        model: MultitaskModel,
+        ds: tf.data.Dataset,
+        rows: Interactions,
+        seen: SeenMovies | None,
+        prefix: str,
+        once: bool = False,
+    ) -> dict[str, float]:
+        return evaluate(
+            model,
+            ds,
+            ranked(rows),
+            seen,
+            prefix,
+            batch_size=eval_batch_size,
+            ranking_k=ranking_k,
+            once=once,
+            ranking_prefix=retrieval.metric_prefix if retrieval is not None else "",
+            num_rows=len(rows),
+        )
 
     epoch_logger = EpochLogger(epochs, log, verbose)
     callbacks: list[tf.keras.callbacks.Callback] = [StopOnNonFiniteLoss()]
     # Recall/NDCG never rank a user's own training movies: for validation those of train, for test
     # those of train and validation (every movie the user rated before the test split).
-    seen_before_val = SeenMovies(split.train.user, split.train.movie)
+    seen_train = ranked(split.train)
+    seen_before_val = SeenMovies(seen_train.user, seen_train.movie)
     seen_before_test = seen_before_val
     if split.val is not None:
         val, val_ds = split.val, make_dataset(split.val, eval_batch_size)
         val_seen = seen_before_val if exclude_seen else None
         callbacks.append(Validate(lambda: score(model, val_ds, val, val_seen, "val")))
+        seen_val = ranked(val)
         seen_before_test = SeenMovies(
-            np.concatenate([split.train.user, val.user]), np.concatenate([split.train.movie, val.movie])
+            np.concatenate([seen_train.user, seen_val.user]),
+            np.concatenate([seen_train.movie, seen_val.movie]),
         )
     if early_stopping is not None:
         callbacks.append(early_stopping)

@@ -71,7 +71,7 @@ def test_wrong_type_fails_at_composition() -> None:
     [
         ("loss.rating_weight=-1", "loss.rating_weight must be >= 0 (got -1.0)"),
         ("loss.retrieval_weight=nan", "loss.retrieval_weight must be >= 0"),
-        ("loss=rating_only loss.rating_weight=0", "are both 0"),
+        ("loss=rating_only loss.rating_weight=0", "are all 0"),
         ("model.embedding_dim=0", "model.embedding_dim must be > 0 (got 0)"),
         ("model.rating_hidden_units=[64,-2]", "model.rating_hidden_units[1] must be > 0"),
         ("optimizer.lr=0", "optimizer.lr must be > 0 (got 0.0)"),

@@ -8,7 +8,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from mtrec.model.multitask import MultitaskModel
-from mtrec.model.tasks.rating import RatingTask
+from mtrec.model.tasks.regression import RegressionTask
 from mtrec.model.tasks.retrieval import RetrievalTask
 from mtrec.model.towers import Towers
 
@@ -35,7 +35,7 @@ def make_model(
     model = MultitaskModel(
         Towers(**sizes, embedding_dim=3, **(towers or {})),
         [
-            RatingTask(**sizes, embedding_dim=3, weight=rating_weight, rating_hidden_units=[4]),
+            RegressionTask(**sizes, embedding_dim=3, weight=rating_weight, rating_hidden_units=[4]),
             RetrievalTask(len(MOVIES), 3, weight=retrieval_weight, top_k=[1, 2], **(retrieval or {})),
         ],
     )
@@ -48,7 +48,7 @@ def expected_losses(model: MultitaskModel) -> tuple[float, float]:
     """MSE of the rating head, and the in-batch softmax cross-entropy summed over the batch."""
     users = model.towers.user_embedding.embeddings.numpy()[FEATURES["user"].numpy()]
     movies = model.towers.movie_embedding.embeddings.numpy()[FEATURES["movie"].numpy()]
-    predictions = model.rating.predict(tf.constant(users), tf.constant(movies)).numpy()[:, 0]
+    predictions = model.task("rating").predict(tf.constant(users), tf.constant(movies)).numpy()[:, 0]
     mse = np.mean((predictions - FEATURES["rating"].numpy()) ** 2)
     logits = users.astype(np.float64) @ movies.T.astype(np.float64)
     log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
@@ -77,7 +77,7 @@ def test_repeated_users_and_movies_give_tfrs_loss_and_gradients() -> None:
     with tf.GradientTape(persistent=True) as tape:
         users = model.towers.user_embedding(features["user"])
         movies = model.towers.movie_embedding(features["movie"])
-        rating = model.rating.predict(users, movies)[:, 0]
+        rating = model.task("rating").predict(users, movies)[:, 0]
         expected = tf.reduce_mean(tf.square(rating - features["rating"])) + task(
             users, movies, compute_metrics=False
         )
@@ -93,10 +93,10 @@ def test_repeated_users_and_movies_give_tfrs_loss_and_gradients() -> None:
 def test_zero_weight_task_is_skipped_in_training_only() -> None:
     model = make_model(0.0, 1.0)
     model.compile(optimizer=tf.keras.optimizers.Adagrad(0.1))
-    head_before = [w.numpy().copy() for w in model.rating.head.weights]
+    head_before = [w.numpy().copy() for w in model.task("rating").head.weights]
     logs = model.train_step(dict(FEATURES))
     assert "rating_loss" not in logs and "retrieval_loss" in logs
-    for before, after in zip(head_before, model.rating.head.weights):
+    for before, after in zip(head_before, model.task("rating").head.weights):
         np.testing.assert_array_equal(before, after.numpy())
     model.index_candidates()
     logs = model.test_step(dict(FEATURES))
@@ -160,7 +160,7 @@ def test_popularity_prior_shifts_ranking_scores_but_not_the_training_loss() -> N
     model = make_model(1.0, 1.0, retrieval={"movie_score_bias": bias})
     for layer in ("user_embedding", "movie_embedding"):  # the same weights as `plain`
         getattr(model.towers, layer).set_weights(getattr(plain.towers, layer).get_weights())
-    model.rating.head.set_weights(plain.rating.head.get_weights())
+    model.task("rating").head.set_weights(plain.task("rating").head.get_weights())
     assert model.compute_loss(dict(FEATURES), training=True).numpy() == pytest.approx(
         plain.compute_loss(dict(FEATURES), training=True).numpy()
     )

@@ -66,7 +66,7 @@ def test_disabled_tracking_writes_nothing(tmp_path: Path) -> None:
 
 
 def test_run_name_shows_the_weights() -> None:
-    assert tracking.default_run_name(0.5, 1.0) == "rating=0.5 retrieval=1"
+    assert tracking.default_run_name({"rating": 0.5, "retrieval": 1.0}) == "rating=0.5 retrieval=1"
 
 
 def test_a_locked_store_is_retried_and_other_errors_are_not(monkeypatch) -> None:

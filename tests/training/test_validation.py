@@ -66,15 +66,15 @@ def test_validation_is_carved_from_train_and_never_touches_test() -> None:
 def test_rating_mask_keeps_exactly_the_fraction_and_depends_on_the_seed() -> None:
     _, full = _prepared()
     cfg, masked = _prepared("dataset.rating_fraction=0.1")
-    labeled = masked.train.labeled
-    assert labeled is not None and full.train.labeled is None
+    labeled = masked.train.masks.get("rating")
+    assert labeled is not None and "rating" not in full.train.masks
     assert labeled.sum() == round(0.1 * len(full.train))
     # Every row stays for retrieval; only the label is hidden.
     assert len(masked.train) == len(full.train)
     _, reseeded = _prepared("dataset.rating_fraction=0.1", "trainer.seed=7")
-    assert not np.array_equal(reseeded.train.labeled, labeled)
+    assert not np.array_equal(reseeded.train.masks["rating"], labeled)
     _, again = _prepared("dataset.rating_fraction=0.1")
-    assert np.array_equal(again.train.labeled, labeled)
+    assert np.array_equal(again.train.masks["rating"], labeled)
 
 
 def test_masked_rows_add_zero_rating_loss_and_no_gradient() -> None:
@@ -238,13 +238,13 @@ def test_each_validation_scores_the_current_candidates() -> None:
 
 def test_rating_baselines_see_only_the_labelled_ratings() -> None:
     _, split = _prepared("dataset.rating_fraction=0.2")
-    labelled = split.train.take(np.flatnonzero(split.train.labeled))
+    labelled = split.train.take(np.flatnonzero(split.train.masks["rating"]))
     masked = compute_baselines(split, [10])
     only_labelled = compute_baselines(Split(labelled, split.test), [10])
     assert masked["baseline/global_mean/rmse"] == only_labelled["baseline/global_mean/rmse"]
     assert masked["baseline/bias/rmse"] == only_labelled["baseline/bias/rmse"]
     # Popularity still counts every training row: retrieval data is not masked.
-    full = compute_baselines(Split(replace(split.train, labeled=None), split.test), [10])
+    full = compute_baselines(Split(replace(split.train, masks={}), split.test), [10])
     assert masked["baseline/popularity/top_10_accuracy"] == full["baseline/popularity/top_10_accuracy"]
     assert masked["baseline/global_mean/rmse"] != full["baseline/global_mean/rmse"]
 

@@ -7,9 +7,31 @@ weighted sum of the tasks' losses, plus the regularisation they and the towers a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import tensorflow as tf
 
+from mtrec.model.losses import global_batch_size
 from mtrec.model.towers import Batch
+
+
+def mlp_head(hidden_units: Sequence[int], dropout: float, input_width: int) -> tf.keras.Sequential:
+    """ReLU layers of ``hidden_units`` then a ``Dense(1)``, after an optional dropout, built for
+    [batch, input_width] inputs (so its weights exist before the first gradient step)."""
+    head = tf.keras.Sequential(
+        [tf.keras.layers.Dropout(dropout)] * (dropout > 0)
+        + [tf.keras.layers.Dense(units, activation="relu") for units in hidden_units]
+        + [tf.keras.layers.Dense(1)]
+    )
+    head.build((None, input_width))
+    return head
+
+
+def labelled_rows(batch: Batch, task: str, label: str) -> tuple[tf.Tensor, tf.Tensor]:
+    """[batch] float32 1 where ``task`` knows the row's label (feature ``{task}_mask``; absent:
+    every row), and how many rows of the global batch it knows (summed over replicas)."""
+    mask = batch.features.get(f"{task}_mask", tf.ones_like(batch.features[label], tf.float32))
+    return mask, global_batch_size(tf.reduce_sum(mask))
 
 
 class Task(tf.keras.layers.Layer):

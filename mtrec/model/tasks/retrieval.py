@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from mtrec.model.losses import global_in_batch_softmax_loss, grouped_in_batch_softmax_loss
+from mtrec.model.losses import global_batch_size, global_in_batch_softmax_loss, grouped_in_batch_softmax_loss
 from mtrec.model.metrics import TopKAccuracy
 from mtrec.model.tasks.base import Task
 from mtrec.model.towers import Batch
@@ -22,7 +22,11 @@ CANDIDATES = ("in_batch", "all")
 
 
 class RetrievalTask(Task):
-    """Scores each row's user against candidate movies; its movie is the positive."""
+    """Scores each row's user against candidate movies; its movie is the positive.
+
+    With a ``label``, only the rows whose label is positive are queries (a click among
+    impressions); every row's movie is still an in-batch negative.
+    """
 
     def __init__(
         self,
@@ -36,6 +40,9 @@ class RetrievalTask(Task):
         movie_log_q: np.ndarray | None = None,
         movie_score_bias: np.ndarray | None = None,
         name: str = "retrieval",
+        label: str | None = None,
+        threshold: float | None = None,
+        metric_prefix: str = "",
     ) -> None:
         """Args:
         num_movies: every candidate movie (indices 1..num_movies).
@@ -52,6 +59,9 @@ class RetrievalTask(Task):
         movie_score_bias: [num_movies + 1] added to each movie's score wherever movies are
           ranked (top-K metrics, Recall/NDCG, the export's ``recommend``), not in the loss.
         name: the task's name: its loss is reported as ``{name}_loss``.
+        label: the feature saying which rows are positives (None: every row is).
+        threshold: a row is positive when ``label >= threshold``; None: when ``label > 0``.
+        metric_prefix: put before the metrics' names (``top_10_accuracy``).
 
         Raises:
           ValueError: an unknown reduction or candidate set.
@@ -73,7 +83,15 @@ class RetrievalTask(Task):
         # Top-K is scored against every movie by one brute-force pass over their candidate vectors,
         # indexed once after training (see index_candidates), not streamed per batch.
         width = embedding_dim + (self.movie_score_bias is not None)
-        self.top_k = TopKAccuracy(num_movies, width, top_k)
+        self.top_k = TopKAccuracy(num_movies, width, top_k, metric_prefix=metric_prefix)
+        self.label, self.threshold = label, threshold
+
+    def positives(self, features: dict[str, tf.Tensor]) -> tf.Tensor | None:
+        """[batch] float32 1 for each row that is a query's positive; None when every row is."""
+        if self.label is None:
+            return None
+        column = tf.cast(features[self.label], tf.float32)
+        return tf.cast(column >= self.threshold if self.threshold is not None else column > 0, tf.float32)
 
     @property
     def evaluation_metrics(self) -> list[tf.keras.metrics.Metric]:
@@ -105,13 +123,15 @@ class RetrievalTask(Task):
         in evaluation also the top-K accuracy of every row's movie among all movies."""
         features = batch.features
         queries = batch.user_embeddings / self.temperature
+        weights = self.positives(features)
         if self.candidates == "all":
             # [batch, num_movies] logits: affordable for a catalogue of thousands of movies.
             catalogue = batch.towers.movie(tf.range(1, self.num_movies + 1))
             logits = tf.matmul(queries, catalogue, transpose_b=True)
-            loss = tf.reduce_sum(
-                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=features["movie"] - 1, logits=logits)
+            losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels=features["movie"] - 1, logits=logits
             )
+            loss = tf.reduce_sum(losses if weights is None else weights * losses)
         elif batch.replicas == 1:
             # Same value and gradients as TFRS's task loss (tested), from the distinct users and movies.
             log_q = None if self.movie_log_q is None else tf.gather(self.movie_log_q, batch.movies)
@@ -122,8 +142,14 @@ class RetrievalTask(Task):
                 batch.movie_index,
                 log_q,
                 num_ids=batch.towers.num_ids,
+                row_weights=weights,
             )
         else:
+            if weights is not None:
+                raise ValueError(
+                    f"a retrieval task with a label ({self.label}) trains on one replica only "
+                    "(trainer.strategy=default)"
+                )
             # Same value and gradients as TFRS's task loss (tested), without [batch, batch] tensors.
             log_q = None if self.movie_log_q is None else tf.gather(self.movie_log_q, features["movie"])
             loss = global_in_batch_softmax_loss(queries, batch.movie_embeddings, log_q)
@@ -131,7 +157,11 @@ class RetrievalTask(Task):
             self.top_k.update_state(
                 self.score_queries(batch.user_embeddings),
                 self.score_candidates(batch.movie_embeddings, features["movie"]),
+                weights,
             )
         if self.reduction == "mean":
-            loss = tf.math.divide_no_nan(loss, batch.batch_size)
+            queries_in_batch = (
+                batch.batch_size if weights is None else global_batch_size(tf.reduce_sum(weights))
+            )
+            loss = tf.math.divide_no_nan(loss, queries_in_batch)
         return self.track(loss, batch)

@@ -1,4 +1,5 @@
-"""The rating task: an MLP head over the shared embeddings, MSE loss, RMSE (the tutorial's)."""
+"""Regression tasks: an MLP head over the shared embeddings, MSE loss, RMSE (the tutorial's rating
+task is one, named ``rating``)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from mtrec.model.losses import global_batch_size
-from mtrec.model.tasks.base import Task
+from mtrec.model.tasks.base import Task, labelled_rows, mlp_head
 from mtrec.model.towers import Batch
 
 
-class RatingTask(Task):
-    """Predicts a row's ``rating`` from its user and movie embeddings; trained on the MSE over the
-    rows whose rating is known (``rating_mask``, absent: all of them)."""
+class RegressionTask(Task):
+    """Predicts a row's ``label`` column (the tutorial's: ``rating``) from its user and movie
+    embeddings; trained on the MSE over the rows whose label is known (feature
+    ``{name}_mask``, absent: all of them)."""
 
     def __init__(
         self,
@@ -32,6 +33,8 @@ class RatingTask(Task):
         rating_factors: int = 0,
         rating_l2: float = 0.0,
         name: str = "rating",
+        label: str = "rating",
+        metric_prefix: str = "",
     ) -> None:
         """Builds the head (its weights too: a model trained with weight 0 never calls it in
         training, and Keras needs every trainable weight before the first gradient step).
@@ -52,19 +55,17 @@ class RatingTask(Task):
             (biased matrix factorisation beside the MLP head); 0 for none.
           rating_l2: per-example L2 weight on the learned biases and rating factors.
           name: the task's name: its loss is reported as ``{name}_loss``.
+          label: the feature holding the label.
+          metric_prefix: put before the metric's name (``rmse``).
         """
         super().__init__(name, weight)
+        self.label = label
         self.interaction_features = interaction_features
         self.biases = biases
         self.learned_biases = biases and fixed_biases is None
         self.rating_factors = rating_factors
         self.rating_l2 = float(rating_l2)
-        self.head = tf.keras.Sequential(
-            [tf.keras.layers.Dropout(dropout)] * (dropout > 0)
-            + [tf.keras.layers.Dense(units, activation="relu") for units in rating_hidden_units]
-            + [tf.keras.layers.Dense(1)]
-        )
-        self.head.build((None, (3 if interaction_features else 2) * embedding_dim))
+        self.head = mlp_head(rating_hidden_units, dropout, (3 if interaction_features else 2) * embedding_dim)
         if biases:
             trainable = fixed_biases is None
             mean, user_init, movie_init = fixed_biases or (global_mean, "zeros", "zeros")
@@ -91,7 +92,7 @@ class RatingTask(Task):
         # global batch: the tutorial's MSE when every rating is known and there is one replica.
         self.task = tfrs.tasks.Ranking(
             loss=tf.keras.losses.MeanSquaredError(reduction=tf.keras.losses.Reduction.NONE),
-            metrics=[tf.keras.metrics.RootMeanSquaredError(name="rmse")],
+            metrics=[tf.keras.metrics.RootMeanSquaredError(name=f"{metric_prefix}rmse")],
         )
 
     @property
@@ -134,11 +135,9 @@ class RatingTask(Task):
         f = batch.features
         return self.predict(batch.user_embeddings, batch.movie_embeddings, f["user"], f["movie"])
 
-    @staticmethod
-    def _labelled(batch: Batch) -> tuple[tf.Tensor, tf.Tensor]:
+    def _labelled(self, batch: Batch) -> tuple[tf.Tensor, tf.Tensor]:
         """[batch] the rows' label mask, and how many rows of the global batch are labelled."""
-        mask = batch.features.get("rating_mask", tf.ones_like(batch.features["rating"]))
-        return mask, global_batch_size(tf.reduce_sum(mask))  # summed over replicas, like the batch
+        return labelled_rows(batch, self.name, self.label)
 
     def compute_loss(self, batch: Batch, training: bool) -> tf.Tensor:
         """This replica's squared errors over the *global* number of labelled rows (exact for
@@ -149,7 +148,7 @@ class RatingTask(Task):
             batch.user_embeddings, batch.movie_embeddings, f["user"], f["movie"], training=training
         )
         squared_errors = self.task(  # [batch]; a masked row (weight 0) adds nothing
-            labels=f["rating"][:, None],
+            labels=f[self.label][:, None],
             predictions=predictions,
             sample_weight=mask,
             compute_metrics=not training,
