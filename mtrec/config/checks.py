@@ -7,8 +7,18 @@ sizes. Each names the first offending key, its full path and what it allows.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
-from mtrec.config.schema import CANDIDATES, DATASET_KINDS, GOALS, OPTIMIZERS, REDUCTIONS, STRATEGIES, Config
+from mtrec.config.schema import (
+    CANDIDATES,
+    DATASET_KINDS,
+    GOALS,
+    OPTIMIZERS,
+    REDUCTIONS,
+    STRATEGIES,
+    Config,
+    ParetoObjective,
+)
 
 
 class ConfigError(ValueError):
@@ -113,10 +123,32 @@ def validate(cfg: Config) -> None:
         known += metric_names("val", t.top_k, t.ranking_k)
     for i, name in enumerate(cfg.objectives):
         _require(name in known, f"objectives[{i}]", f"one of {known}", name)
+    validate_pareto(cfg.sweep.pareto)
     for i, objective in enumerate(cfg.sweep.pareto):
         _require(objective.metric in known, f"sweep.pareto[{i}].metric", f"one of {known}", objective.metric)
-        _require(objective.goal in GOALS, f"sweep.pareto[{i}].goal", f"one of {GOALS}", objective.goal)
-    _require(len(cfg.sweep.pareto) == 2, "sweep.pareto", "a list of two objectives", len(cfg.sweep.pareto))
+
+
+def validate_pareto(objectives: Sequence[ParetoObjective], key: str = "sweep.pareto") -> None:
+    """Checks a Pareto report's objectives: at least two, each goal min or max, no metric twice.
+
+    Args:
+      objectives: the objectives, each with ``.metric`` and ``.goal``.
+      key: how messages name the list (``sweep.pareto``; ``mtrec-compare`` passes ``--pareto``).
+
+    Raises:
+      ConfigError: naming the first offending objective and what it allows.
+    """
+    _require(len(objectives) >= 2, key, "a list of at least two objectives", len(objectives))
+    first: dict[str, int] = {}
+    for i, objective in enumerate(objectives):
+        _require(objective.goal in GOALS, f"{key}[{i}].goal", f"one of {GOALS}", objective.goal)
+        _require(
+            objective.metric not in first,
+            f"{key}[{i}].metric",
+            f"different from {key}[{first.get(objective.metric)}].metric",
+            objective.metric,
+        )
+        first[objective.metric] = i
 
 
 def metric_names(prefix: str, top_k: list[int], ranking_k: list[int]) -> list[str]:
