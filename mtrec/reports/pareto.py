@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-# Pairwise comparisons held in memory at once (booleans): the points are compared in blocks of
-# rows, so a sweep of 10^4 jobs needs ~10^7 bytes, not the 10^8 x objectives of one broadcast.
+# Comparisons held in memory at once (booleans), and the most points checked in one step.
 _BLOCK_CELLS = 1 << 23
+_MAX_BLOCK_ROWS = 256
 
 
 def pareto_mask(points: Sequence[Sequence[float]] | np.ndarray, goals: Sequence[str]) -> list[bool]:
@@ -40,13 +40,22 @@ def pareto_mask(points: Sequence[Sequence[float]] | np.ndarray, goals: Sequence[
         )
     signs = np.array([1.0 if g == "min" else -1.0 for g in goals])
     costs = values * signs  # lower is better in every column
-    valid = ~np.isnan(costs).any(axis=1)
-    candidates = costs[valid]  # only these can dominate
-    mask = valid.copy()
-    block = max(1, _BLOCK_CELLS // max(1, candidates.size))
-    for start in range(0, len(costs), block):
-        rows = costs[start : start + block, None, :]  # [block, 1, num_objectives]
-        no_worse = (candidates[None, :, :] <= rows).all(axis=2)  # [block, num_candidates]
-        better = (candidates[None, :, :] < rows).any(axis=2)
-        mask[start : start + block] &= ~(no_worse & better).any(axis=1)
+    # In lexicographic order, a point's dominators all come before it (at the first objective
+    # where they differ, a dominator is lower). Dominance is transitive, so a point is dominated
+    # if and only if an earlier point on the front, or a point of its own step, dominates it: each
+    # step compares its points with the front found so far, not with every point.
+    valid = np.flatnonzero(~np.isnan(costs).any(axis=1))  # NaN rows: off the front, dominating nothing
+    order = valid[np.lexsort(costs[valid].T[::-1])]
+    mask = np.zeros(len(costs), dtype=bool)
+    front = costs[:0]
+    start = 0
+    while start < len(order):
+        rows = max(1, min(_MAX_BLOCK_ROWS, _BLOCK_CELLS // (costs.shape[1] * (len(front) + _MAX_BLOCK_ROWS))))
+        block = order[start : start + rows]
+        points = costs[block][:, None, :]  # [rows, 1, num_objectives]
+        others = np.concatenate([front, costs[block]])[None, :, :]  # [1, len(front) + rows, num_objectives]
+        dominated = ((others <= points).all(axis=2) & (others < points).any(axis=2)).any(axis=1)
+        mask[block] = ~dominated
+        front = np.concatenate([front, costs[block][~dominated]])
+        start += rows
     return mask.tolist()

@@ -88,10 +88,11 @@ def test_bad_goals_and_shapes_are_refused() -> None:
         pareto.pareto_mask([(1.0, 2.0)], MIN3)
 
 
-@pytest.mark.parametrize("block_cells", [1, 97, 1 << 23])
-def test_vectorised_mask_equals_the_definition(block_cells: int, monkeypatch) -> None:
-    # Rounded values give many ties; a few NaNs; blocks of one row up to all rows at once.
+@pytest.mark.parametrize("block_cells,max_rows", [(1, 256), (1 << 23, 7), (1 << 23, 256)])
+def test_vectorised_mask_equals_the_definition(block_cells: int, max_rows: int, monkeypatch) -> None:
+    # Integer values give many ties; a few NaNs; steps of one point, of a few, of all at once.
     monkeypatch.setattr(pareto, "_BLOCK_CELLS", block_cells)
+    monkeypatch.setattr(pareto, "_MAX_BLOCK_ROWS", max_rows)
     rng = np.random.default_rng(7)
     for num_objectives in (2, 3, 4):
         values = rng.integers(0, 6, size=(150, num_objectives)).astype(float)
