@@ -54,7 +54,9 @@ def pareto_mask(points: Sequence[Sequence[float]] | np.ndarray, goals: Sequence[
         block = order[start : start + rows]
         points = costs[block][:, None, :]  # [rows, 1, num_objectives]
         others = np.concatenate([front, costs[block]])[None, :, :]  # [1, len(front) + rows, num_objectives]
-        dominated = ((others <= points).all(axis=2) & (others < points).any(axis=2)).any(axis=1)
+        no_worse = np.all(others <= points, axis=2)  # [rows, len(front) + rows]
+        better = np.any(others < points, axis=2)
+        dominated = np.any(no_worse & better, axis=1)  # [rows]
         mask[block] = ~dominated
         front = np.concatenate([front, costs[block][~dominated]])
         start += rows
