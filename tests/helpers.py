@@ -31,9 +31,18 @@ def compose_config(*overrides: str):
         return compose(config_name="config", overrides=list(overrides))
 
 
+def repo_env() -> dict[str, str]:
+    """The environment for a subprocess that imports this checkout's mtrec, wherever it runs: the
+    repo first on PYTHONPATH (an editable install may point at another checkout of mtrec)."""
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
+
+
 def run_mtrec(cwd: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     """Runs `python -m mtrec ARGS` in `cwd`, as a user would, with a SQLite store there."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**repo_env(), "PYTHONUNBUFFERED": "1"}
     return subprocess.run(
         [sys.executable, "-m", "mtrec", *args],
         cwd=cwd,
@@ -94,14 +103,10 @@ def stop_process_group(proc: subprocess.Popen, grace: float = 10.0, sig: int = s
 def run_script(name: str, *args: str, cwd: Path = REPO, timeout: int = 600) -> subprocess.CompletedProcess:
     """Runs ``tests/scripts/<name>`` in a fresh interpreter (the repo importable); fails the test,
     with the script's stderr, unless it exits 0."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-    }
     out = subprocess.run(
         [sys.executable, str(SCRIPTS / name), *args],
         cwd=cwd,
-        env=env,
+        env=repo_env(),
         capture_output=True,
         text=True,
         timeout=timeout,

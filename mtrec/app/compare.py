@@ -3,6 +3,7 @@
 mtrec-compare --sweep 20261128-101500-ab12cd            # the end-of-sweep report, again
 mtrec-compare --sweep ID1 --sweep ID2 --sort test/rmse  # several sweeps in one table
 mtrec-compare --experiment mtrec --format csv           # every job of an experiment
+mtrec-compare --sweep ID --pareto test/rmse:min --pareto test/ndcg_at_10:max --pareto test/recall_at_10:max
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from mtrec.config import ParetoObjective, TrackingConfig
+from mtrec.config import ConfigError, ParetoObjective, TrackingConfig, validate_pareto
 from mtrec.tracking.store import missing_sqlite_store
 
 DEFAULT_URI = TrackingConfig.uri  # the same default as `mtrec`
@@ -22,17 +23,29 @@ class CompareError(RuntimeError):
     """A sweep, experiment or store that cannot be read; printed as one line."""
 
 
+DEFAULT_PARETO = "test/rmse:min,test/top_100_accuracy:max"
+
+
 def _parse_pareto(text: str) -> list[ParetoObjective]:
+    """One ``--pareto`` value: ``METRIC:min|max``, or several of them separated by commas."""
     objectives = []
     for part in text.split(","):
         metric, _, goal = part.partition(":")
-        if goal not in ("min", "max"):
-            raise argparse.ArgumentTypeError(f"--pareto: expected METRIC:min|max, got {part!r}")
+        if not metric or goal not in ("min", "max"):
+            raise argparse.ArgumentTypeError(f"expected METRIC:min|max, got {part!r}")
         objectives.append(ParetoObjective(metric, goal))
-    if len(objectives) != 2:
-        raise argparse.ArgumentTypeError(
-            "--pareto: expected two objectives, e.g. test/rmse:min,test/top_100_accuracy:max"
-        )
+    return objectives
+
+
+def pareto_objectives(values: list[list[ParetoObjective]] | None) -> list[ParetoObjective]:
+    """Every ``--pareto`` value, in order (the default when none is given); checked as
+    ``sweep.pareto`` is.
+
+    Raises:
+      ConfigError: fewer than two objectives, or a metric twice.
+    """
+    objectives = [o for value in values or [_parse_pareto(DEFAULT_PARETO)] for o in value]
+    validate_pareto(objectives, key="--pareto")
     return objectives
 
 
@@ -53,8 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--pareto",
         type=_parse_pareto,
-        default=_parse_pareto("test/rmse:min,test/top_100_accuracy:max"),
-        help="two objectives METRIC:min|max (default: test/rmse:min,test/top_100_accuracy:max)",
+        action="append",
+        metavar="METRIC:min|max",
+        help="an objective of the Pareto set; repeat it (or separate objectives by commas) for two or "
+        f"more (default: {DEFAULT_PARETO})",
     )
     p.add_argument("--output", type=Path, help="also write summary.csv/.md, pareto.png, curves.png here")
     return p
@@ -133,7 +148,12 @@ def main(argv: list[str] | None = None) -> int:
     # An HTTP store that is down should fail in seconds, not after MLflow's minutes of retries.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        args.pareto = pareto_objectives(args.pareto)
+    except ConfigError as e:
+        parser.error(str(e))  # exit status 2, like argparse's own errors
     try:
         sys.stdout.write(compare(args))
     except CompareError as e:

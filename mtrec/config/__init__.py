@@ -6,7 +6,7 @@ arguments.
 
 from pathlib import Path
 
-from mtrec.config.checks import ConfigError, metric_names, validate, validate_against_data
+from mtrec.config.checks import ConfigError, metric_names, validate, validate_against_data, validate_pareto
 from mtrec.config.registry import register_configs
 from mtrec.config.schema import (
     Config,
@@ -41,4 +41,5 @@ __all__ = [
     "register_configs",
     "validate",
     "validate_against_data",
+    "validate_pareto",
 ]

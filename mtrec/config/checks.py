@@ -7,7 +7,7 @@ sizes. Each names the first offending key, its full path and what it allows.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from mtrec.config.schema import (
     STRATEGIES,
     TASK_KINDS,
     Config,
+    ParetoObjective,
     TaskConfig,
 )
 
@@ -127,10 +128,32 @@ def validate(cfg: Config) -> None:
         known += metric_names("val", cfg.tasks, t.top_k, t.ranking_k)
     for i, name in enumerate(cfg.objectives):
         _require(name in known, f"objectives[{i}]", f"one of {known}", name)
+    validate_pareto(cfg.sweep.pareto)
     for i, objective in enumerate(cfg.sweep.pareto):
         _require(objective.metric in known, f"sweep.pareto[{i}].metric", f"one of {known}", objective.metric)
-        _require(objective.goal in GOALS, f"sweep.pareto[{i}].goal", f"one of {GOALS}", objective.goal)
-    _require(len(cfg.sweep.pareto) == 2, "sweep.pareto", "a list of two objectives", len(cfg.sweep.pareto))
+
+
+def validate_pareto(objectives: Sequence[ParetoObjective], key: str = "sweep.pareto") -> None:
+    """Checks a Pareto report's objectives: at least two, each goal min or max, no metric twice.
+
+    Args:
+      objectives: the objectives, each with ``.metric`` and ``.goal``.
+      key: how messages name the list (``sweep.pareto``; ``mtrec-compare`` passes ``--pareto``).
+
+    Raises:
+      ConfigError: naming the first offending objective and what it allows.
+    """
+    _require(len(objectives) >= 2, key, "a list of at least two objectives", len(objectives))
+    first: dict[str, int] = {}
+    for i, objective in enumerate(objectives):
+        _require(objective.goal in GOALS, f"{key}[{i}].goal", f"one of {GOALS}", objective.goal)
+        _require(
+            objective.metric not in first,
+            f"{key}[{i}].metric",
+            f"different from {key}[{first.get(objective.metric)}].metric",
+            objective.metric,
+        )
+        first[objective.metric] = i
 
 
 def _validate_tasks(tasks: Mapping[str, TaskConfig]) -> None:
@@ -143,13 +166,12 @@ def _validate_tasks(tasks: Mapping[str, TaskConfig]) -> None:
         _require(math.isfinite(task.weight) and task.weight >= 0, f"{key}.weight", ">= 0", task.weight)
         _require(0.0 < task.label_fraction <= 1.0, f"{key}.label_fraction", "in (0, 1]", task.label_fraction)
         if task.kind == "retrieval":
-            for option in ("hidden_units",):
-                _require(
-                    getattr(task, option) is None,
-                    f"{key}.{option}",
-                    "unset for a retrieval task",
-                    getattr(task, option),
-                )
+            _require(
+                task.hidden_units is None,
+                f"{key}.hidden_units",
+                "unset for a retrieval task",
+                task.hidden_units,
+            )
             _require(
                 task.label_fraction == 1.0,
                 f"{key}.label_fraction",

@@ -246,7 +246,9 @@ class SweepConfig:
             ParetoObjective("test/top_100_accuracy", "max"),
         ]
     )
-    """The two objectives of the Pareto set and plot."""
+    """The objectives of the Pareto set and plot: two or more, each metric once (three or more are
+    plotted as a scatter matrix, one panel per pair). On the command line:
+    ``'sweep.pareto=[{metric:test/rmse,goal:min},{metric:test/top_10_accuracy,goal:max},{metric:test/ndcg_at_10,goal:max}]'``."""
 
 
 @dataclass

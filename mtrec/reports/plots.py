@@ -20,6 +20,21 @@ if TYPE_CHECKING:
 
 
 def plot_pareto(sweep: Sweep, table: pd.DataFrame, pareto: Sequence[Any], path: Path) -> None:
+    pareto_figure(sweep, table, pareto).savefig(path, dpi=120)
+
+
+def pareto_figure(sweep: Sweep, table: pd.DataFrame, pareto: Sequence[Any]) -> Figure:
+    """The jobs against their objectives, the Pareto front highlighted, the baselines as lines.
+
+    Two objectives: one scatter, the front joined in order. Three or more: a scatter matrix, one
+    panel for each pair of objectives (the lower triangle), every panel the same jobs.
+    """
+    if len(pareto) == 2:
+        return _pareto_scatter(sweep, table, pareto)
+    return _pareto_matrix(sweep, table, pareto)
+
+
+def _pareto_scatter(sweep: Sweep, table: pd.DataFrame, pareto: Sequence[Any]) -> Figure:
     from matplotlib.figure import Figure
 
     x_name, y_name = pareto[0].metric, pareto[1].metric
@@ -45,7 +60,85 @@ def plot_pareto(sweep: Sweep, table: pd.DataFrame, pareto: Sequence[Any], path: 
     ax.set_title(f"{sweep.title}: jobs, Pareto front and baselines (dashed/dotted)")
     ax.legend(loc="best")
     fig.subplots_adjust(left=0.1, right=0.97, bottom=0.09, top=0.94)
-    fig.savefig(path, dpi=120)
+    return fig
+
+
+def _pareto_matrix(sweep: Sweep, table: pd.DataFrame, pareto: Sequence[Any]) -> Figure:
+    """Row r, column c (c <= r) plots objective r + 1 against objective c, so every pair of
+    objectives has one panel; axes are shared along rows and columns, so each objective reads off
+    one scale. The front is N-dimensional: a front job need not look undominated in a panel, so
+    front jobs are marked in red, not joined by a line."""
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    names = [o.metric for o in pareto]
+    size = len(names) - 1
+    jobs = table[table["status"] != "baseline"]
+    baselines = sweep.baselines()
+    fig = Figure(figsize=(3.6 * size + 1.2, 3.3 * size + 1.0))
+    axes = fig.subplots(size, size, sharex="col", sharey="row", squeeze=False)
+    for r in range(size):
+        for c in range(size):
+            ax = axes[r][c]
+            ax.margins(0.1)  # on every axes of a shared row or column, or the empty ones' wins
+            if c > r:
+                ax.axis("off")  # the upper triangle; its corner holds the legend
+                continue
+            _matrix_panel(ax, jobs, names[c], names[r + 1], baselines)
+            if r == size - 1:
+                ax.set_xlabel(f"{names[c]} ({pareto[c].goal})")
+            if c == 0:
+                ax.set_ylabel(f"{names[r + 1]} ({pareto[r + 1].goal})")
+    legend = [
+        Line2D([], [], color="tab:red", marker="o", linestyle="", label="Pareto front (all objectives)"),
+        Line2D([], [], color="tab:blue", marker="o", linestyle="", label="other jobs"),
+        Line2D([], [], color="gray", linestyle="--", label="baseline of the x-axis metric"),
+        Line2D([], [], color="gray", linestyle=":", label="baseline of the y-axis metric"),
+    ]
+    axes[0][size - 1].legend(handles=legend, loc="upper right", fontsize=8)
+    fig.suptitle(f"{sweep.title}: jobs, Pareto front and baselines", fontsize=11)
+    fig.subplots_adjust(left=0.1, right=0.97, bottom=0.08, top=0.92, wspace=0.08, hspace=0.08)
+    return fig
+
+
+def _matrix_panel(ax: Any, jobs: pd.DataFrame, x_name: str, y_name: str, baselines: dict[str, float]) -> None:
+    """One panel of the scatter matrix: the jobs (front in red), each labelled, and the baselines
+    of either metric as reference lines, as in the two-objective plot."""
+    front = jobs["pareto"] == "yes"
+    ax.scatter(jobs[x_name][~front], jobs[y_name][~front], color="tab:blue", s=18, zorder=3)
+    ax.scatter(jobs[x_name][front], jobs[y_name][front], color="tab:red", s=26, zorder=4)
+    # Labels of the jobs in the right part of the panel go to their left, to stay inside it.
+    xs = jobs[x_name].astype(float)
+    turn = xs.min() + 0.6 * (xs.max() - xs.min())
+    for _, row in jobs.iterrows():
+        left = row[x_name] > turn
+        ax.annotate(
+            row["job"],
+            (row[x_name], row[y_name]),
+            fontsize=6,
+            xytext=(-3 if left else 3, 3),
+            textcoords="offset points",
+            ha="right" if left else "left",
+        )
+    # Baseline labels are placed in axes coordinates along the panel's edge: the shared limits
+    # are only final once every panel is drawn.
+    for name, value in baselines_for(x_name, baselines).items():
+        ax.axvline(value, linestyle="--", color="gray", linewidth=1)
+        ax.text(
+            value,
+            1,
+            f" {name}",
+            rotation=90,
+            va="top",
+            fontsize=7,
+            color="gray",
+            transform=ax.get_xaxis_transform(),
+        )
+    for name, value in baselines_for(y_name, baselines).items():
+        ax.axhline(value, linestyle=":", color="gray", linewidth=1)
+        ax.text(
+            0, value, f" {name}", va="bottom", fontsize=7, color="gray", transform=ax.get_yaxis_transform()
+        )
 
 
 def plot_curves(sweep: Sweep, path: Path) -> None:

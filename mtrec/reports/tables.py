@@ -10,6 +10,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from mtrec.reports.pareto import pareto_mask
@@ -70,7 +71,8 @@ def summary_table(
 
     Args:
       sweep: the jobs.
-      pareto: two objectives (``.metric``, ``.goal`` "min"/"max") that decide the Pareto flag.
+      pareto: the objectives (two or more, each with ``.metric`` and ``.goal`` "min"/"max") whose
+        Pareto set decides the Pareto flag; each is a column.
       metrics: the metric columns; default every ``test/*`` metric.
       sort_by: a column to sort the jobs by (baselines stay last); default: job order.
       descending: sort from the largest value.
@@ -84,10 +86,9 @@ def summary_table(
         )
     )
     names += [o.metric for o in pareto if o.metric not in names]
-    goals = (pareto[0].goal, pareto[1].goal)
-    points = list(zip(sweep.metric(pareto[0].metric), sweep.metric(pareto[1].metric)))
+    points = np.column_stack([sweep.metric(o.metric).to_numpy(dtype=float) for o in pareto])
     finished = (sweep.runs["status"] == RUN_STATUS_FINISHED).tolist()
-    on_front = [m and f for m, f in zip(pareto_mask(points, goals), finished)]
+    on_front = [m and f for m, f in zip(pareto_mask(points, [o.goal for o in pareto]), finished)]
 
     table = pd.DataFrame({"job": sweep.runs["job"]})
     for key in sweep.swept_keys():
@@ -124,10 +125,10 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 
 def pareto_lines(table: pd.DataFrame, pareto: Sequence[Any]) -> list[str]:
+    """One line per job on the front, with its value of every objective."""
     front = table[table["pareto"] == "yes"]
     return [
-        f"- {row['job']}: {pareto[0].metric}={row[pareto[0].metric]:.4f}, "
-        f"{pareto[1].metric}={row[pareto[1].metric]:.4f}"
+        f"- {row['job']}: " + ", ".join(f"{o.metric}={row[o.metric]:.4f}" for o in pareto)
         for _, row in front.iterrows()
     ]
 

@@ -9,9 +9,10 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
-from mtrec.config import CONF_DIR, ConfigError, validate, validate_against_data
+from mtrec.config import CONF_DIR, ConfigError, register_configs, validate, validate_against_data
 from tests.helpers import compose_config, run_script
 
+RMSE, TOP_100 = "{metric:test/rmse,goal:min}", "{metric:test/top_100_accuracy,goal:max}"
 GROUPS = ["dataset", "model", "optimizer", "loss", "trainer", "tracking", "experiment", "hparams_search"]
 
 
@@ -87,8 +88,20 @@ def test_wrong_type_fails_at_composition() -> None:
         ("dataset=synthetic dataset.path=/data", "dataset.path must be unset for a synthetic"),
         ("objectives=[test/rmsee]", "objectives[0] must be one of"),
         ("loss.retrieval_reduction=avg", "loss.retrieval_reduction must be one of ('sum', 'mean')"),
-        ("sweep.pareto=[{metric:test/rmse,goal:min}]", "sweep.pareto must be a list of two objectives"),
+        (
+            "sweep.pareto=[{metric:test/rmse,goal:min}]",
+            "sweep.pareto must be a list of at least two objectives",
+        ),
+        ("sweep.pareto=[]", "sweep.pareto must be a list of at least two objectives (got 0)"),
         ("sweep.pareto.0.goal=lowest", "sweep.pareto[0].goal must be one of ('min', 'max')"),
+        (
+            f"sweep.pareto=[{RMSE},{TOP_100},{{metric:test/ndcg_at_10,goal:up}}]",
+            "sweep.pareto[2].goal must be one of ('min', 'max') (got 'up')",
+        ),
+        (
+            f"sweep.pareto=[{RMSE},{TOP_100},{{metric:test/rmse,goal:max}}]",
+            "sweep.pareto[2].metric must be different from sweep.pareto[0].metric (got 'test/rmse')",
+        ),
         ("trainer.top_k=[1,5]", "sweep.pareto[1].metric must be one of"),
     ],
 )
@@ -98,6 +111,31 @@ def test_bad_values_name_the_key(override: str, message: str) -> None:
         validate(cfg)
     assert message in str(e.value)
     assert "\n" not in str(e.value)
+
+
+def test_sweep_pareto_takes_any_number_of_objectives() -> None:
+    objectives = [RMSE, TOP_100, "{metric:test/ndcg_at_10,goal:max}", "{metric:test/recall_at_100,goal:max}"]
+    for count in (2, 3, 4):
+        cfg = compose_config(f"sweep.pareto=[{','.join(objectives[:count])}]")
+        validate(cfg)
+        assert len(cfg.sweep.pareto) == count
+
+
+def test_search_recipes_optimise_what_their_report_plots() -> None:
+    # An Optuna search's directions, the objectives the task returns and the report's Pareto
+    # objectives are three lists in a recipe; a recipe that changes one must change all three.
+    register_configs()
+    for option in options("hparams_search"):
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            cfg = compose(
+                config_name="config", overrides=[f"hparams_search={option}"], return_hydra_config=True
+            )
+        directions = cfg.hydra.sweeper.get("direction")
+        if directions is None:
+            continue  # a grid: nothing optimised
+        pareto = cfg.sweep.pareto
+        assert list(cfg.objectives) == [o.metric for o in pareto], option
+        assert list(directions) == [{"min": "minimize", "max": "maximize"}[o.goal] for o in pareto], option
 
 
 def test_top_k_is_checked_against_the_catalogue() -> None:
