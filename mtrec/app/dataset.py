@@ -30,6 +30,8 @@ def load_split(d: DatasetConfig, state: ProcessState) -> Split:
             num_movies=d.num_movies,
             num_interactions=d.num_interactions,
             num_factors=d.num_factors,
+            click_rate=d.click_rate,
+            purchase_rate=d.purchase_rate,
             seed=d.split_seed,
         )
         return random_split(data, d.test_fraction, d.split_seed)

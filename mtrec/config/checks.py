@@ -49,8 +49,16 @@ def validate(cfg: Config) -> None:
     _require(d.kind in DATASET_KINDS, "dataset.kind", f"one of {DATASET_KINDS}", d.kind)
     _require(0.0 < d.test_fraction < 1.0, "dataset.test_fraction", "in (0, 1)", d.test_fraction)
     _require(0.0 < d.rating_fraction <= 1.0, "dataset.rating_fraction", "in (0, 1]", d.rating_fraction)
-    if d.kind == "synthetic":
-        _require(d.path is None, "dataset.path", "unset for a synthetic dataset", d.path)
+    if d.kind == "funnel":
+        _require(0 < d.click_rate < 1, "dataset.click_rate", "in (0, 1)", d.click_rate)
+        _require(
+            0 < d.purchase_rate < d.click_rate,
+            "dataset.purchase_rate",
+            f"in (0, dataset.click_rate={d.click_rate})",
+            d.purchase_rate,
+        )
+    if d.kind in ("synthetic", "funnel"):
+        _require(d.path is None, "dataset.path", f"unset for a {d.kind} dataset", d.path)
         for key in ("num_users", "num_movies", "num_interactions", "num_factors"):
             value = getattr(d, key)
             _require(value > 0, f"dataset.{key}", "> 0", value)

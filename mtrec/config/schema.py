@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from omegaconf import MISSING
 
-DATASET_KINDS = ("movielens", "synthetic")
+DATASET_KINDS = ("movielens", "synthetic", "funnel")
 OPTIMIZERS = ("adagrad", "adam", "sgd")
 REDUCTIONS = ("sum", "mean")
 CANDIDATES = ("in_batch", "all")
@@ -32,7 +32,8 @@ class DatasetConfig:
     name: str = MISSING
     """The dataset's name, shown in messages and logged with every run."""
     kind: str = "movielens"
-    """``movielens`` (GroupLens files or TFDS) or ``synthetic`` (generated)."""
+    """``movielens`` (GroupLens files or TFDS), ``synthetic`` (generated ratings) or ``funnel``
+    (generated impressions with ``click`` and ``purchase`` columns)."""
     tfds_name: str = "movielens/100k"
     """The TFDS name read when ``path`` is unset: ``{tfds_name}-ratings`` and ``-movies``."""
     path: str | None = None
@@ -47,13 +48,17 @@ class DatasetConfig:
     """Share of training rows whose rating label the model may use (sampled by ``trainer.seed``);
     the others still train retrieval but add no rating loss. 1.0 keeps every label."""
     num_users: int = 0
-    """Synthetic data only: how many users."""
+    """Synthetic and funnel data only: how many users."""
     num_movies: int = 0
-    """Synthetic data only: how many movies."""
+    """Synthetic and funnel data only: how many movies (items)."""
     num_interactions: int = 0
-    """Synthetic data only: how many (user, movie, rating) rows."""
+    """Synthetic and funnel data only: how many rows (ratings; impressions)."""
     num_factors: int = 8
-    """Synthetic data only: latent factors (and genres) behind the ratings."""
+    """Synthetic and funnel data only: latent factors (and genres) behind the labels."""
+    click_rate: float = 0.1
+    """Funnel data only: the share of impressions that are clicked."""
+    purchase_rate: float = 0.01
+    """Funnel data only: the share of impressions that are bought (always after a click)."""
 
 
 @dataclass

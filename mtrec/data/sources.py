@@ -22,16 +22,20 @@ def load_interactions(
     num_movies: int = 0,
     num_interactions: int = 0,
     num_factors: int = 8,
+    click_rate: float = 0.1,
+    purchase_rate: float = 0.01,
     seed: int = 42,
 ) -> Interactions:
     """Reads (or generates) a dataset's interactions.
 
     Args:
-      kind: ``"movielens"`` (``path`` when given, else TFDS's ``tfds_name``) or ``"synthetic"``.
+      kind: ``"movielens"`` (``path`` when given, else TFDS's ``tfds_name``), ``"synthetic"`` or
+        ``"funnel"`` (impressions with clicks and purchases).
       path: an unpacked GroupLens archive.
       tfds_name: the TFDS name, e.g. ``"movielens/100k"``.
       data_dir: TFDS's data folder.
       num_users, num_movies, num_interactions, num_factors: the synthetic data's sizes.
+      click_rate, purchase_rate: the funnel's rates (per impression).
       seed: the synthetic data's seed.
 
     Raises:
@@ -41,6 +45,12 @@ def load_interactions(
         from mtrec.data.synthetic import make_synthetic
 
         return make_synthetic(num_users, num_movies, num_interactions, num_factors, seed)
+    if kind == "funnel":
+        from mtrec.data.funnel import make_funnel
+
+        return make_funnel(
+            num_users, num_movies, num_interactions, num_factors, click_rate, purchase_rate, seed
+        )
     if path:
         return read_grouplens(path)
     from mtrec.data.tfds import read_tfds  # TensorFlow loads only when TFDS is read.

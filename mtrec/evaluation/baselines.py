@@ -94,7 +94,8 @@ TUTORIAL_TASKS = (TaskLabels("rating", "regression", "rating"), TaskLabels("retr
 def compute_baselines(
     split: Split, ks: Sequence[int], tasks: Sequence[TaskLabels] = TUTORIAL_TASKS
 ) -> dict[str, float]:
-    """Every baseline metric of each task, named ``baseline/<task prefix><predictor>/<metric>``.
+    """Every baseline metric of each task, named ``baseline/<predictor>/<task prefix><metric>``
+    (``baseline/bias/rmse``, ``baseline/bias/like/auc``: the model's metric is ``test/like/auc``).
 
     Retrieval: popularity over the task's positive training rows (every row, for the tutorial).
     Regression: the global mean and the user + movie bias model. Binary: the training positive
@@ -103,11 +104,15 @@ def compute_baselines(
     """
     metrics: dict[str, float] = {}
     for task in tasks:
-        prefix = f"baseline/{task.metric_prefix}"
+
+        def name(predictor_metric: str, task: TaskLabels = task) -> str:
+            predictor, metric = predictor_metric.split("/", 1)
+            return f"baseline/{predictor}/{task.metric_prefix}{metric}"
+
         if task.kind == "retrieval":
             positives = Split(task.positive_rows(split.train), task.positive_rows(split.test))
             for k, v in popularity_top_k_accuracy(positives, ks).items():
-                metrics[f"{prefix}popularity/top_{k}_accuracy"] = v
+                metrics[name(f"popularity/top_{k}_accuracy")] = v
             continue
         # The task's labels in the rating column, so the rating baselines serve every regression task.
         train = task.labelled_rows(split.train)
@@ -115,10 +120,10 @@ def compute_baselines(
             replace(train, rating=task.values(train)), replace(split.test, rating=task.values(split.test))
         )
         if task.kind == "regression":
-            metrics[f"{prefix}global_mean/rmse"] = global_mean_rmse(labels)
-            metrics[f"{prefix}bias/rmse"] = _rmse(bias_predictions(labels), labels.test.rating)
+            metrics[name("global_mean/rmse")] = global_mean_rmse(labels)
+            metrics[name("bias/rmse")] = _rmse(bias_predictions(labels), labels.test.rating)
         else:
-            metrics.update({f"{prefix}{name}": v for name, v in binary_baselines(labels).items()})
+            metrics.update({name(key): v for key, v in binary_baselines(labels).items()})
     return metrics
 
 
