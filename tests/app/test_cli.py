@@ -68,6 +68,48 @@ def test_bad_input_exits_2_with_one_line_and_no_run(tmp_path: Path, override: st
     assert not (tmp_path / "out" / "metrics.json").exists()
 
 
+TUTORIAL_TASKS = """
+rating: {kind: regression, weight: 1.0, label: rating}
+retrieval: {kind: retrieval, weight: 1.0}
+"""
+
+
+@pytest.mark.parametrize(
+    "extra_task,overrides,message",
+    [
+        ("x: {kind: ranking, label: rating}", [], "tasks.x.kind must be one of"),
+        ("like: {kind: binary, label: click}", [], "tasks.like.label must be a column of dataset synthetic"),
+        ("like: {kind: binary, label: rating}", [], "tasks.like.label must be a 0/1 column"),
+        ("", ["tasks.rating.weight=0", "tasks.retrieval.weight=0"], "tasks.*.weight are all 0"),
+        ("", ["loss.rating_weight=0", "loss.retrieval_weight=0"], "tasks.*.weight are all 0"),
+        ("", ["tasks.rating.threshold=3"], "tasks.rating.threshold must be unset for a regression task"),
+        (
+            "",
+            ["tasks.retrieval.hidden_units=[8]"],
+            "tasks.retrieval.hidden_units must be unset for a retrieval",
+        ),
+        ("more: {kind: retrieval}", [], "tasks must be exactly one retrieval task"),
+    ],
+)
+def test_bad_tasks_exit_2_in_one_line_before_tensorflow(
+    tmp_path: Path, extra_task: str, overrides: list[str], message: str
+) -> None:
+    # A user's own tasks option, in a config folder of their own on Hydra's search path.
+    tasks = tmp_path / "conf" / "tasks"
+    tasks.mkdir(parents=True)
+    (tasks / "mine.yaml").write_text(TUTORIAL_TASKS + extra_task + "\n")
+    search = f"hydra.searchpath=[file://{tmp_path / 'conf'}]"
+    args = ["experiment=smoke", search, "tasks=mine", *overrides, "hydra.run.dir=out"]
+    if message == "tasks.*.weight are all 0" and overrides[0].startswith("loss."):
+        args.remove("tasks=mine")  # tasks=tutorial: its weights read loss.*
+    out = run_mtrec(tmp_path, *args)
+    assert out.returncode == 2, out.stderr[-2000:]
+    # One line, and none of TensorFlow's start-up lines: it was never imported.
+    assert out.stderr.strip().splitlines() == [out.stderr.strip()]
+    assert out.stderr.startswith(f"mtrec: error: {message}"), out.stderr
+    assert not (tmp_path / "mlflow.db").exists()
+
+
 def test_dry_run_builds_the_model_without_training_or_tracking(tmp_path: Path) -> None:
     out = run_mtrec(tmp_path, "experiment=smoke", "dry_run=true", "hydra.run.dir=out")
     assert out.returncode == 0, out.stderr[-3000:]

@@ -14,6 +14,10 @@ from mtrec.model.tasks.base import Task, labelled_rows, mlp_head
 from mtrec.model.towers import Batch
 
 
+LOGIT_RANGE = 12.0
+NUM_THRESHOLDS = 1999
+
+
 class BinaryTask(Task):
     """Predicts the probability that a row's label is positive; trained on the mean sigmoid
     cross-entropy over the rows whose label is known (feature ``{name}_mask``, absent: all)."""
@@ -45,7 +49,11 @@ class BinaryTask(Task):
         self.label, self.threshold = label, threshold
         self.interaction_features = interaction_features
         self.head = mlp_head(hidden_units, dropout, (3 if interaction_features else 2) * embedding_dim)
-        self.auc = tf.keras.metrics.AUC(name=f"{metric_prefix}auc", from_logits=True)
+        # Keras's default thresholds are 200 even steps of probability: a sparse task's
+        # predictions (purchases: around 0.01) would all fall below the second one. Thresholds
+        # spaced evenly in logits resolve every rate alike.
+        thresholds = tf.sigmoid(tf.linspace(-LOGIT_RANGE, LOGIT_RANGE, NUM_THRESHOLDS)).numpy().tolist()
+        self.auc = tf.keras.metrics.AUC(name=f"{metric_prefix}auc", from_logits=True, thresholds=thresholds)
         self.log_loss = tf.keras.metrics.BinaryCrossentropy(name=f"{metric_prefix}log_loss", from_logits=True)
 
     @property

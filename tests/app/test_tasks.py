@@ -1,0 +1,79 @@
+"""Tasks declared in config, end to end: real subprocess runs, real SQLite stores, real ml-100k."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from tests.helpers import run_mtrec, runs_in
+
+
+@pytest.mark.slow
+def test_watch_rate_like_multirun_over_the_like_weight_on_real_ml_100k(tmp_path: Path, ml_100k: Path) -> None:
+    out = run_mtrec(
+        tmp_path,
+        "-m",
+        "tasks=watch_rate_like",
+        f"dataset.path={ml_100k}",
+        "tasks.like.weight=0.1,1",
+        "trainer.epochs=1",
+        "tracking.log_model=false",
+        "hydra.sweep.dir=sweep",
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    runs = runs_in(tmp_path / "mlflow.db")
+    jobs = runs[runs["tags.mtrec.role"] != "sweep"].set_index("tags.mlflow.runName")
+    assert set(jobs.index) == {"retrieval=1 rating=1 like=0.1", "retrieval=1 rating=1 like=1"}
+    assert set(jobs["status"]) == {"FINISHED"}
+    assert set(jobs["params.tasks.like.weight"]) == {"0.1", "1.0"}
+    for metric in (
+        "test/rmse",
+        "test/top_100_accuracy",
+        "test/like/auc",
+        "test/like/log_loss",
+        "test/like_loss",
+    ):
+        assert jobs[f"metrics.{metric}"].notna().all(), metric
+    assert ((jobs["metrics.test/like/auc"] > 0.55) & (jobs["metrics.test/like/auc"] < 1)).all()
+    # Per-kind baselines, named so each sits beside its metric.
+    assert jobs["metrics.baseline/bias/like/auc"].nunique() == 1  # one split, one baseline
+    assert (
+        jobs["metrics.baseline/positive_rate/like/log_loss"] > jobs["metrics.baseline/bias/like/log_loss"]
+    ).all()
+    history = mlflow.MlflowClient().get_metric_history(jobs["run_id"].iloc[0], "train/like_loss")
+    assert [m.step for m in history] == [1]
+    # The 3-objective report the option asks for: every objective a column, a scatter matrix.
+    summary = (tmp_path / "sweep" / "summary.md").read_text()
+    for metric in ("test/rmse", "test/like/auc", "test/top_100_accuracy"):
+        assert metric in summary
+    assert (tmp_path / "sweep" / "pareto.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_funnel_run_reports_every_task(tmp_path: Path) -> None:
+    out = run_mtrec(
+        tmp_path,
+        "dataset=funnel",
+        "tasks=funnel",
+        "dataset.num_interactions=20000",
+        "dataset.num_users=300",
+        "dataset.num_movies=200",
+        "trainer.epochs=2",
+        "hydra.run.dir=out",
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    run = runs_in(tmp_path / "mlflow.db").iloc[0]
+    assert run["status"] == "FINISHED" and run["tags.mlflow.runName"].startswith(
+        "click=1 purchase=1 retrieval=1 dataset=funnel tasks=funnel"
+    )
+    for metric in ("click/auc", "purchase/auc", "purchase/log_loss", "top_100_accuracy", "recall_at_10"):
+        assert 0 <= run[f"metrics.test/{metric}"] <= 1, metric
+    for loss in ("click_loss", "purchase_loss", "retrieval_loss"):
+        assert run[f"metrics.train/{loss}"] > 0
+    assert "metrics.test/rmse" not in run.index  # no regression task, no RMSE
+    assert 0.5 < run["metrics.baseline/bias/click/auc"] < 1
+    # The purchase rate is 1% of impressions, so the positive-rate log-loss is small but not 0.
+    assert 0.02 < run["metrics.baseline/positive_rate/purchase/log_loss"] < 0.1
+    assert "test/purchase/auc" in out.stdout and "test/click/auc" in out.stdout
