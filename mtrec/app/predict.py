@@ -234,9 +234,14 @@ def _predict(args: argparse.Namespace, model: pyfunc.MtrecPyfunc) -> None:
             model.ratings(pairs["user_id"], pairs["movie_title"], args.allow_unknown, CLI_FIX), args.output
         )
         return
+    tasks = model.model.tasks
+    task = args.task or model.model.default_task
+    if task not in tasks:
+        raise CliError(f"--task {task}: the model's tasks are {', '.join(tasks)}")
     frame = model.ratings([args.user], [args.movie], args.allow_unknown, CLI_FIX)
-    rating = frame["rating"][0]
-    print(f"Predicted rating of user {args.user} for {args.movie!r}: {rating:.3f}{_cold_note(frame)}")
+    value = frame[task][0]
+    what = f"probability of {task}" if tasks[task] == "binary" else f"{task}"
+    print(f"Predicted {what} of user {args.user} for {args.movie!r}: {value:.3f}{_cold_note(frame)}")
 
 
 def _recommend(args: argparse.Namespace, model: pyfunc.MtrecPyfunc) -> None:
@@ -267,6 +272,11 @@ def predict_main(argv: list[str] | None = None) -> int:
     query = parser.add_argument_group("one query (instead of --input)")
     query.add_argument("--user", help="a user id, as in the data (MovieLens: '42')")
     query.add_argument("--movie", help="a movie title, as in the data: 'Dances with Wolves (1990)'")
+    parser.add_argument(
+        "--task",
+        help="which task's prediction to print for one query (default: the model's first regression "
+        "task, the tutorial's rating); --input writes a column per task",
+    )
     args = parser.parse_args(argv)
     one_query = args.user is not None and args.movie is not None
     no_query = args.user is None and args.movie is None

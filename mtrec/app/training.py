@@ -236,9 +236,13 @@ def train(
             state.export_graphs = GraphCache()
         # Jobs of one process that differ only in what the serving graph does not depend on (loss
         # weights, optimizer, trainer) write one traced graph again with their own weights. The
-        # model config is all that shapes it, besides the training rows (the same object when the
-        # split comes from the process's cache) and the weights' shapes; one device only.
-        graph_key = json.dumps(section(cfg.model), sort_keys=True) if t.strategy == "default" else None
+        # model config and the tasks' names, kinds and heads are all that shape it, besides the
+        # training rows (the same object when the split comes from the process's cache) and the
+        # weights' shapes; one device only.
+        heads = {n: (task.kind, task.hidden_units) for n, task in cfg.tasks.items()}
+        graph_key = (
+            json.dumps([section(cfg.model), heads], sort_keys=True) if t.strategy == "default" else None
+        )
 
         def export(model: MultitaskModel, train_rows: Interactions) -> None:
             export_model(model, train_rows, export_dir, cache=state.export_graphs, graph_key=graph_key)

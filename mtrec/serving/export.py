@@ -10,8 +10,9 @@ An export folder::
 
 Serving signatures (batched; ``k`` and ``exclude_seen`` are scalars):
 
-* ``predict``: ``user_id`` [n] string, ``movie_title`` [n] string ->
-  ``rating`` [n] float32, ``user_known`` [n] bool, ``movie_known`` [n] bool.
+* ``predict``: ``user_id`` [n] string, ``movie_title`` [n] string -> one [n] float32 output per
+  regression or binary task, named by the task (the tutorial's: ``rating``; a binary task's is a
+  probability), ``user_known`` [n] bool, ``movie_known`` [n] bool.
 * ``recommend``: ``user_id`` [n] string, ``k`` int32, ``exclude_seen`` bool ->
   ``titles`` [n, k] string and ``scores`` [n, k] float32, best first; ``user_known`` [n] bool.
 
@@ -41,6 +42,8 @@ import tensorflow as tf
 import mtrec
 from mtrec.data.interactions import Interactions, movies_by_user
 from mtrec.model.multitask import MultitaskModel
+from mtrec.model.tasks.binary import BinaryTask
+from mtrec.model.tasks.regression import RegressionTask
 from mtrec.serving.loading import FORMAT_VERSION, METADATA_FILE, SAVED_MODEL_DIR
 
 PREDICT_INPUTS = [
@@ -55,13 +58,13 @@ RECOMMEND_INPUTS = [
 
 
 class ServingModule(tf.Module):
-    """The trained towers and rating head behind string-id signatures, with a brute-force index."""
+    """The trained towers and tasks' heads behind string-id signatures, with a brute-force index."""
 
     def __init__(self, model: MultitaskModel, train: Interactions) -> None:
         """Snapshots a trained model for serving.
 
         Only tensors are kept, not the Keras model: the lookups become hash tables, the towers
-        their output for every id, the rating head its variables. Saving then skips Keras's own
+        their output for every id, the task heads their variables. Saving then skips Keras's own
         serialization of every layer (seconds per export).
 
         Args:
@@ -75,10 +78,11 @@ class ServingModule(tf.Module):
         # StringLookup layers, as tables.
         self.user_lookup = _lookup_table(train.user_vocab)
         self.movie_lookup = _lookup_table(train.movie_vocab)
-        # The rating head's weights (and biases/factors when configured), called through the model's
-        # own method; tracked here as variables only.
-        self._predict_rating = model.predict_task.predict
-        self.head_variables = model.predict_task.head_weights()
+        # Each regression and binary task's head (and biases/factors when configured), called
+        # through the task's own method; its weights tracked here as variables only. One closure:
+        # a dict of methods would become a tracked data structure of the module.
+        self._predict_heads = _heads_predictor(model)
+        self.head_variables = _head_weights(model)
 
         self._user_counts = np.bincount(train.user, minlength=num_users + 1)
         self._movie_counts = np.bincount(train.movie, minlength=num_movies + 1)
@@ -112,17 +116,18 @@ class ServingModule(tf.Module):
         }
 
     def load_weights(self, model: MultitaskModel) -> bool:
-        """Assigns another model's weights to this module's variables, rating head included.
+        """Assigns another model's weights to this module's variables, task heads included.
 
         The traced signatures then answer for that model. Returns False, changing nothing, when a
         weight's shape or dtype differs; the caller must make sure nothing else that shapes the
-        graph differs (see :func:`export_model`'s ``graph_key``). The rating head's variables are
+        graph differs (see :func:`export_model`'s ``graph_key``). The heads' variables are
         those of the model this module was built from: they are overwritten.
         """
-        pairs = list(zip(self.head_variables, model.predict_task.head_weights()))
+        heads = _head_weights(model)
+        pairs = list(zip(self.head_variables, heads))
         weights = self._weights_of(model)
         pairs += [(getattr(self, name), value) for name, value in weights.items()]
-        if len(self.head_variables) != len(model.predict_task.head_weights()) or any(
+        if len(self.head_variables) != len(heads) or any(
             tuple(mine.shape) != tuple(theirs.shape) or mine.dtype != tf.as_dtype(theirs.dtype)
             for mine, theirs in pairs
         ):
@@ -145,7 +150,7 @@ class ServingModule(tf.Module):
         return index, tf.where(known[:, None], tf.gather(embeddings, index), cold[None, :]), known
 
     def predict(self, user_id: tf.Tensor, movie_title: tf.Tensor) -> dict[str, tf.Tensor]:
-        """Predicted ratings of [n] (user id, movie title) pairs."""
+        """Each regression and binary task's prediction for [n] (user id, movie title) pairs."""
         user_index, users, user_known = self._embed(
             user_id, self.user_lookup, self.user_embeddings, self.user_known, self.cold_user
         )
@@ -155,8 +160,8 @@ class ServingModule(tf.Module):
         # Unknown ids use the out-of-vocabulary row 0 of any bias or factor table (bias 0).
         user_index = tf.where(user_known, user_index, 0)
         movie_index = tf.where(movie_known, movie_index, 0)
-        rating = self._predict_rating(users, movies, user_index, movie_index)[:, 0]
-        return {"rating": rating, "user_known": user_known, "movie_known": movie_known}
+        outputs = self._predict_heads(users, movies, user_index, movie_index)
+        return {**outputs, "user_known": user_known, "movie_known": movie_known}
 
     def recommend(self, user_id: tf.Tensor, k: tf.Tensor, exclude_seen: tf.Tensor) -> dict[str, tf.Tensor]:
         """The ``k`` best-scoring movies for each of [n] user ids."""
@@ -178,6 +183,25 @@ class ServingModule(tf.Module):
         padding = tf.gather(is_seen, order, batch_dims=1)  # Seen movies that still made the top k.
         ids = tf.where(padding, 0, tf.gather(ids, order, batch_dims=1))
         return {"titles": tf.gather(self.movie_titles, ids), "scores": scores, "user_known": user_known}
+
+
+def _predicting_tasks(model: MultitaskModel) -> list[RegressionTask | BinaryTask]:
+    """The tasks ``predict`` answers, in the model's order."""
+    return [task for task in model.tasks if isinstance(task, (RegressionTask, BinaryTask))]
+
+
+def _heads_predictor(model: MultitaskModel) -> Any:
+    """(users, movies, user index, movie index) -> {task name: [n] predictions} of every head."""
+    heads = [(task.name, task.predict) for task in _predicting_tasks(model)]
+
+    def predict(*args: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {name: head(*args)[:, 0] for name, head in heads}
+
+    return predict
+
+
+def _head_weights(model: MultitaskModel) -> list[tf.Variable]:
+    return [w for task in _predicting_tasks(model) for w in task.head_weights()]
 
 
 def _lookup_table(vocab: np.ndarray) -> tf.lookup.StaticHashTable:
@@ -250,7 +274,7 @@ def export_model(
         and ``train`` (the same object) are those of the cache's previous export, that export's
         traced graph is written again with this model's weights (measured: 0.05-0.1 s, where
         tracing and saving a new one is 0.5-0.9 s); the SavedModel answers exactly as a new one
-        would. The previous model's rating head then holds this one's weights: pass a key only for
+        would. The previous model's task heads then holds this one's weights: pass a key only for
         models that are done with, as the app's jobs do. ``None``: always a new graph.
 
     Returns:
@@ -295,15 +319,24 @@ def export_model(
             "user_id": str(train.user_vocab[train.user[0] - 1]),
             "movie_title": str(train.movie_vocab[train.movie[0] - 1]),
         },
+        # The tasks predict answers (regression: the label's scale; binary: a probability), and
+        # the one mtrec-predict answers unless asked for another.
+        "tasks": {task.name: _kind(task) for task in _predicting_tasks(model)},
+        "default_task": model.predict_task.name,
         "signatures": {
-            "predict": "user_id [n] string, movie_title [n] string -> rating [n], user_known [n], "
-            "movie_known [n]",
+            "predict": "user_id [n] string, movie_title [n] string -> "
+            + ", ".join(f"{task.name} [n]" for task in _predicting_tasks(model))
+            + ", user_known [n], movie_known [n]",
             "recommend": "user_id [n] string, k int32, exclude_seen bool -> titles [n, k], scores [n, k], "
             "user_known [n]",
         },
     }
     (export_dir / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
     return export_dir
+
+
+def _kind(task: RegressionTask | BinaryTask) -> str:
+    return "binary" if isinstance(task, BinaryTask) else "regression"
 
 
 def _save(module: ServingModule, saved_model_dir: Path) -> None:

@@ -42,7 +42,8 @@ class LoadedModel:
     chunk_size: int = 1024
 
     def predict(self, user_ids: np.ndarray, movie_titles: np.ndarray) -> dict[str, np.ndarray]:
-        """[n] user ids, [n] titles -> ``rating``, ``user_known``, ``movie_known``, each [n]."""
+        """[n] user ids, [n] titles -> each of :attr:`tasks` (``rating`` for the tutorial's model),
+        ``user_known``, ``movie_known``, each [n]."""
         return self._chunked(
             lambda a, b: self.module.signatures["predict"](
                 user_id=tf.constant(a, tf.string), movie_title=tf.constant(b, tf.string)
@@ -50,6 +51,16 @@ class LoadedModel:
             np.asarray(user_ids, dtype=str),
             np.asarray(movie_titles, dtype=str),
         )
+
+    @property
+    def tasks(self) -> dict[str, str]:
+        """Task name -> kind (``regression``, ``binary``) of each output of ``predict``, in order."""
+        return dict(self.metadata.get("tasks", {"rating": "regression"}))
+
+    @property
+    def default_task(self) -> str:
+        """The task ``mtrec-predict`` answers unless ``--task`` names another."""
+        return str(self.metadata.get("default_task", "rating"))
 
     def recommend(self, user_ids: np.ndarray, k: int, exclude_seen: bool = False) -> dict[str, np.ndarray]:
         """[n] user ids -> ``titles`` [n, k] str, ``scores`` [n, k], ``user_known`` [n]; see module doc."""

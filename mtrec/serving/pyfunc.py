@@ -83,17 +83,19 @@ class MtrecPyfunc(PythonModel):
         )
 
     def ratings(self, user_ids: Any, movie_titles: Any, allow_unknown: bool, fix: str) -> pd.DataFrame:
-        """Predicted ratings of [n] (user, movie) pairs; ``fix`` ends the message for unknown ids."""
+        """Every task's prediction for [n] (user, movie) pairs, one column per task (the
+        tutorial's: ``rating``); ``fix`` ends the message for unknown ids."""
         users, movies = _strings(user_ids), _strings(movie_titles)
         out = self.model.predict(users, movies)
         if not allow_unknown:
             loading.check_known("user", users, out["user_known"], self.model, fix)
             loading.check_known("movie", movies, out["movie_known"], self.model, fix)
+        tasks = {name: out[name] for name in self.model.tasks}
         return pd.DataFrame(
             {
                 "user_id": users,
                 "movie_title": movies,
-                "rating": out["rating"],
+                **tasks,
                 "user_known": out["user_known"],
                 "movie_known": out["movie_known"],
             }

@@ -82,7 +82,7 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> Logged:
 def expected_ratings(logged: Logged, users: np.ndarray, movies: np.ndarray) -> np.ndarray:
     """[n] ratings of the in-memory model for 1-based user and movie indices."""
     m = logged.model
-    return m.rating.predict(m.towers.user(users), m.towers.movie(movies), users, movies).numpy()[:, 0]
+    return m.task("rating").predict(m.towers.user(users), m.towers.movie(movies), users, movies).numpy()[:, 0]
 
 
 def expected_ranking(logged: Logged, user: int) -> tuple[list[str], np.ndarray]:
@@ -274,9 +274,9 @@ def test_a_later_export_of_the_same_structure_writes_the_kept_graph_with_its_own
     titles = [*split.train.movie_vocab[3:9], "no such movie"]
     user_index, movie_index = np.arange(1, 7), np.arange(4, 10)  # vocabulary entry i is index i + 1
     first_ratings, second_ratings = (
-        m.rating.predict(
-            m.towers.user(user_index), m.towers.movie(movie_index), user_index, movie_index
-        ).numpy()[:, 0]
+        m.task("rating")
+        .predict(m.towers.user(user_index), m.towers.movie(movie_index), user_index, movie_index)
+        .numpy()[:, 0]
         for m in models
     )
 

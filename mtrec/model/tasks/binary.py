@@ -13,7 +13,6 @@ import tensorflow as tf
 from mtrec.model.tasks.base import Task, labelled_rows, mlp_head
 from mtrec.model.towers import Batch
 
-
 LOGIT_RANGE = 12.0
 NUM_THRESHOLDS = 1999
 
