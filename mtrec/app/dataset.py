@@ -7,14 +7,53 @@ from __future__ import annotations
 
 from mtrec.app.process import ProcessState
 from mtrec.config import Config, DatasetConfig, validate, validate_against_data
+from mtrec.config.schema import CatalogConfig, get_key
+from mtrec.data.catalog import Catalog
 from mtrec.data.interactions import Split
 from mtrec.data.sources import load_interactions
-from mtrec.data.splits import carve_validation, mask_ratings, random_split
+from mtrec.data.splits import carve_validation, mask_ratings, split_rows
+from mtrec.data.table import TableSpec
 
 
 def dataset_key(d: DatasetConfig) -> tuple:
     """Every field of the dataset config: two configs with equal keys give the same split."""
-    return tuple((name, str(getattr(d, name))) for name in DatasetConfig.__dataclass_fields__)
+    return tuple((name, str(get_key(d, name))) for name in DatasetConfig.__dataclass_fields__)
+
+
+def _catalog(c: CatalogConfig, key: str) -> Catalog | None:
+    if c.path is None:
+        return None
+    return Catalog(
+        path=c.path,
+        id=c.id,
+        categorical=tuple(c.categorical),
+        multi_valued=tuple(c.multi_valued),
+        numeric=tuple(c.numeric),
+        separator=c.separator,
+        key=key,
+    )
+
+
+def table_spec(d: DatasetConfig) -> TableSpec | None:
+    """The table source's plain description (None unless ``dataset.kind=table``)."""
+    if d.kind != "table" or d.path is None:
+        return None
+    c = d.columns
+    return TableSpec(
+        path=d.path,
+        user=c.user,
+        item=c.item,
+        rating=c.rating,
+        timestamp=c.timestamp,
+        labels=tuple(c.labels),
+        rating_range=None if c.rating_range is None else tuple(c.rating_range),
+        label_ranges={name: tuple(bounds) for name, bounds in c.label_ranges.items()},
+        duplicates=d.duplicates,
+        file_format=d.format,
+        encoding=d.encoding,
+        items=_catalog(get_key(d, "items"), "dataset.items"),
+        users=_catalog(get_key(d, "users"), "dataset.users"),
+    )
 
 
 def load_split(d: DatasetConfig, state: ProcessState) -> Split:
@@ -31,8 +70,9 @@ def load_split(d: DatasetConfig, state: ProcessState) -> Split:
             num_interactions=d.num_interactions,
             num_factors=d.num_factors,
             seed=d.split_seed,
+            table=table_spec(d),
         )
-        return random_split(data, d.test_fraction, d.split_seed)
+        return split_rows(data, d.split, d.test_fraction, d.split_seed, d.leave_out)
 
     return state.split(dataset_key(d), load)
 
@@ -49,7 +89,10 @@ def prepare(cfg: Config, state: ProcessState) -> Split:
     # The rating mask is drawn over all training rows, so validation sees the same fraction of
     # labels as training: tuning never uses ratings that the experiment pretends are unknown.
     train = mask_ratings(split.train, cfg.dataset.rating_fraction, cfg.trainer.seed)
-    split = carve_validation(Split(train, split.test), cfg.trainer.val_fraction, cfg.dataset.split_seed)
+    d = cfg.dataset
+    split = carve_validation(
+        Split(train, split.test), cfg.trainer.val_fraction, d.split_seed, d.split, d.leave_out
+    )
     train = split.train
     sides = tuple(side for side in ("movie", "user") if getattr(train, f"{side}_features") is not None)
     validate_against_data(cfg, train.num_movies, sides)

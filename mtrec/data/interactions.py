@@ -7,7 +7,8 @@ flat for large datasets; strings appear only at the model's edges.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -33,6 +34,10 @@ class Interactions:
       user_features: [num_users + 1, F] float32 side features of each user (row 0, the
         out-of-vocabulary id, zeros; see :mod:`mtrec.data.features`); None when the source has none.
       movie_features: [num_movies + 1, F] float32 side features of each movie, likewise.
+      labels: column name -> [n] float32, the extra numeric columns of a table source (a click
+        flag, a watch time) that tasks may take labels from; empty for the other sources.
+      source: what was read, for the run's record (a table source's ``path``, ``rows`` and
+        ``sha256``, see :mod:`mtrec.data.table`); empty when there is no file to name.
     """
 
     user_vocab: np.ndarray
@@ -44,6 +49,8 @@ class Interactions:
     labeled: np.ndarray | None = None
     user_features: np.ndarray | None = None
     movie_features: np.ndarray | None = None
+    labels: Mapping[str, np.ndarray] = field(default_factory=dict)
+    source: Mapping[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.rating)
@@ -65,6 +72,7 @@ class Interactions:
             rating=self.rating[rows],
             timestamp=self.timestamp[rows],
             labeled=None if self.labeled is None else self.labeled[rows],
+            labels={name: values[rows] for name, values in self.labels.items()},
         )
 
     def concat(self, other: Interactions) -> Interactions:
@@ -77,6 +85,9 @@ class Interactions:
             rating=np.concatenate([self.rating, other.rating]),
             timestamp=np.concatenate([self.timestamp, other.timestamp]),
             labeled=np.concatenate([self.rating_mask, other.rating_mask]) > 0 if both else None,
+            labels={
+                name: np.concatenate([values, other.labels[name]]) for name, values in self.labels.items()
+            },
         )
 
     @property
