@@ -75,10 +75,8 @@ def _categorical(column: pa.ChunkedArray) -> np.ndarray:
 
 
 def _multi_valued(column: pa.ChunkedArray, separator: str) -> np.ndarray:
-    parts = pc.utf8_trim_whitespace(
-        pc.split_pattern(pc.cast(column, pa.string()), separator).combine_chunks()
-    )
-    values, rows = pc.list_flatten(parts), pc.list_parent_indices(parts).to_numpy()
+    parts = pc.split_pattern(pc.cast(column, pa.string()), separator).combine_chunks()
+    values, rows = pc.utf8_trim_whitespace(pc.list_flatten(parts)), pc.list_parent_indices(parts).to_numpy()
     keep = pc.and_(pc.is_valid(values), pc.not_equal(values, ""))
     values, rows = values.filter(keep), rows[keep.to_numpy(zero_copy_only=False)]
     out = np.zeros((len(column), 0), np.float32)
@@ -95,7 +93,7 @@ def _numeric(parts: Sequence[pa.ChunkedArray], files: Sequence[TableFile], name:
     for column, file in zip(parts, files):
         valid = column.is_valid().to_numpy(zero_copy_only=False)
         filled = pc.fill_null(column, "0" if pa.types.is_string(column.type) else 0)
-        got = columns.numbers(filled, file, name, "numeric feature")
+        got = columns.numbers(filled, file, name, "numeric feature").copy()  # arrow memory is read-only
         got[~valid] = np.nan
         values.append(got)
     out = np.concatenate(values)
