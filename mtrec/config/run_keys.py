@@ -13,8 +13,8 @@ NOT_RUN_DEFINING = ("tracking", "sweep", "objectives", "dry_run", "trainer.verbo
 DATA_LOCATION = (
     "dataset.path",
     "dataset.columns",
-    "dataset.items.path",
-    "dataset.users.path",
+    "dataset.items",
+    "dataset.users",
     "dataset.format",
     "dataset.encoding",
 )
