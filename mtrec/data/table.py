@@ -79,7 +79,11 @@ KEY = "dataset.columns"
 def _read_file(spec: TableSpec, file: TableFile, out: _Columns) -> int:
     """Reads and checks one file's columns into ``out``; returns its row count."""
     wanted = [spec.user, spec.item, spec.rating, spec.timestamp, *spec.labels]
-    table = read_columns(file, list(dict.fromkeys(c for c in wanted if c)), spec.encoding, KEY)
+    # A column also mapped as an id or time stays text: 7 must not become "7.0".
+    numeric = [
+        c for c in (spec.rating, *spec.labels) if c and c not in (spec.user, spec.item, spec.timestamp)
+    ]
+    table = read_columns(file, list(dict.fromkeys(c for c in wanted if c)), spec.encoding, KEY, numeric)
     for name, role in ((spec.user, "user"), (spec.item, "item")):
         columns.require_values(table.column(name), file, name, f"{KEY}.{role}")
     out.user.append(table.column(spec.user))
