@@ -1,4 +1,4 @@
-.PHONY: install test lint smoke tutorial bench bench-big
+.PHONY: install test lint smoke tutorial bench bench-big bench-table
 
 install:
 	scripts/install.sh
@@ -22,3 +22,6 @@ bench:
 
 bench-big:
 	python benchmarks/big_synthetic.py
+
+bench-table:
+	python benchmarks/table_load.py

@@ -21,7 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 # The real MovieLens 100K lives beside the project, never inside it (GroupLens terms).
-ML_100K = REPO.parent / "shared" / "data" / "ml-100k"
+# MTREC_ML_100K points elsewhere (a git worktree's checkout is not beside shared/).
+ML_100K = Path(os.environ.get("MTREC_ML_100K", REPO.parent / "shared" / "data" / "ml-100k"))
 
 
 def compose_config(*overrides: str):
@@ -113,3 +114,41 @@ def run_script(name: str, *args: str, cwd: Path = REPO, timeout: int = 600) -> s
     )
     assert out.returncode == 0, f"{name} exited {out.returncode}:\n{out.stderr[-3000:]}"
     return out
+
+
+def write_ml_100k_table(ml_100k: Path, path: Path) -> Path:
+    """The real ml-100k's ratings as one table at ``path`` (.csv or .parquet, UTF-8), with other
+    column names than GroupLens's and the item column holding titles, as a practitioner's log
+    would: ``customer, film, stars, seen_at``. Written at test time, never kept in the repo."""
+    import pandas as pd
+
+    ratings = pd.read_csv(
+        ml_100k / "u.data", sep="\t", header=None, names=["customer", "movie_id", "stars", "seen_at"]
+    )
+    titles = pd.read_csv(
+        ml_100k / "u.item",
+        sep="|",
+        header=None,
+        usecols=[0, 1],
+        names=["movie_id", "film"],
+        encoding="latin-1",
+    )
+    table = ratings.merge(titles, on="movie_id", how="left", sort=False)[
+        ["customer", "film", "stars", "seen_at"]
+    ]
+    if path.suffix == ".parquet":
+        table.to_parquet(path, index=False)
+    else:
+        table.to_csv(path, index=False)
+    return path
+
+
+# The columns of write_ml_100k_table, as dataset=table overrides (ml-100k rates a title twice
+# when two movie ids share it, so the repeated pairs are kept, as the GroupLens reader keeps them).
+ML_100K_TABLE_COLUMNS = (
+    "dataset.columns.user=customer",
+    "dataset.columns.item=film",
+    "dataset.columns.rating=stars",
+    "dataset.columns.timestamp=seen_at",
+    "dataset.duplicates=keep",
+)

@@ -7,14 +7,53 @@ from __future__ import annotations
 
 from mtrec.app.process import ProcessState
 from mtrec.config import Config, DatasetConfig, validate, validate_against_data
+from mtrec.config.schema import CatalogConfig, get_key
+from mtrec.data.catalog import Catalog
 from mtrec.data.interactions import Split
 from mtrec.data.sources import load_interactions
-from mtrec.data.splits import carve_validation, mask_labels, random_split
+from mtrec.data.splits import carve_validation, mask_labels, split_rows
+from mtrec.data.table import TableSpec
 
 
 def dataset_key(d: DatasetConfig) -> tuple:
     """Every field of the dataset config: two configs with equal keys give the same split."""
-    return tuple((name, str(getattr(d, name))) for name in DatasetConfig.__dataclass_fields__)
+    return tuple((name, str(get_key(d, name))) for name in DatasetConfig.__dataclass_fields__)
+
+
+def _catalog(c: CatalogConfig, key: str) -> Catalog | None:
+    if c.path is None:
+        return None
+    return Catalog(
+        path=c.path,
+        id=c.id,
+        categorical=tuple(c.categorical),
+        multi_valued=tuple(c.multi_valued),
+        numeric=tuple(c.numeric),
+        separator=c.separator,
+        key=key,
+    )
+
+
+def table_spec(d: DatasetConfig) -> TableSpec | None:
+    """The table source's plain description (None unless ``dataset.kind=table``)."""
+    if d.kind != "table" or d.path is None:
+        return None
+    c = d.columns
+    return TableSpec(
+        path=d.path,
+        user=c.user,
+        item=c.item,
+        rating=c.rating,
+        timestamp=c.timestamp,
+        labels=tuple(c.labels),
+        rating_range=None if c.rating_range is None else tuple(c.rating_range),
+        label_ranges={name: tuple(bounds) for name, bounds in c.label_ranges.items()},
+        duplicates=d.duplicates,
+        file_format=d.format,
+        encoding=d.encoding,
+        items=_catalog(get_key(d, "items"), "dataset.items"),
+        users=_catalog(get_key(d, "users"), "dataset.users"),
+    )
 
 
 def load_split(d: DatasetConfig, state: ProcessState) -> Split:
@@ -33,8 +72,9 @@ def load_split(d: DatasetConfig, state: ProcessState) -> Split:
             click_rate=d.click_rate,
             purchase_rate=d.purchase_rate,
             seed=d.split_seed,
+            table=table_spec(d),
         )
-        return random_split(data, d.test_fraction, d.split_seed)
+        return split_rows(data, d.split, d.test_fraction, d.split_seed, d.leave_out)
 
     return state.split(dataset_key(d), load)
 
@@ -56,4 +96,7 @@ def prepare(cfg: Config, state: ProcessState) -> Split:
     # as training: tuning never uses labels that the experiment pretends are unknown.
     for name, task in cfg.tasks.items():
         train = mask_labels(train, name, task.label_fraction, cfg.trainer.seed)
-    return carve_validation(Split(train, split.test), cfg.trainer.val_fraction, cfg.dataset.split_seed)
+    d = cfg.dataset
+    return carve_validation(
+        Split(train, split.test), cfg.trainer.val_fraction, d.split_seed, d.split, d.leave_out
+    )

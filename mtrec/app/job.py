@@ -149,12 +149,16 @@ def _train(
     started = time.perf_counter()
     split = get_split()
     times = {"time/data_seconds": time.perf_counter() - started}  # ~0 when already prepared
+    source = {f"mtrec.dataset.{key}": value for key, value in split.train.source.items()}
     run.set_tags(
         {
             "mtrec.data_cache_hit": str(state.hits > hits_before).lower(),
             "mtrec.data_loads_in_process": str(state.loads),
+            **source,  # which table was read: path, rows, sha256 (a table source only)
         }
     )
+    if source:
+        log.info("data: " + ", ".join(f"{k.removeprefix('mtrec.dataset.')}={v}" for k, v in source.items()))
     started = time.perf_counter()
     training = _import_training(state)
     times["time/import_seconds"] = time.perf_counter() - started  # the first job of a process only

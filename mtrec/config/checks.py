@@ -14,14 +14,19 @@ import numpy as np
 from mtrec.config.schema import (
     CANDIDATES,
     DATASET_KINDS,
+    DUPLICATES,
     GOALS,
     OPTIMIZERS,
     REDUCTIONS,
+    SPLITS,
     STRATEGIES,
+    TABLE_FORMATS,
     TASK_KINDS,
     Config,
+    DatasetConfig,
     ParetoObjective,
     TaskConfig,
+    get_key,
 )
 
 BARE_NAMED_TASKS = ("rating", "retrieval")
@@ -49,6 +54,14 @@ def validate(cfg: Config) -> None:
     _require(d.kind in DATASET_KINDS, "dataset.kind", f"one of {DATASET_KINDS}", d.kind)
     _require(0.0 < d.test_fraction < 1.0, "dataset.test_fraction", "in (0, 1)", d.test_fraction)
     _require(0.0 < d.rating_fraction <= 1.0, "dataset.rating_fraction", "in (0, 1]", d.rating_fraction)
+    _require(d.split in SPLITS, "dataset.split", f"one of {SPLITS}", d.split)
+    _require(d.leave_out >= 1, "dataset.leave_out", ">= 1", d.leave_out)
+    if d.kind == "table":
+        _validate_table(d, cfg.tasks)
+    else:
+        for side in ("items", "users"):
+            path = get_key(d, side).path
+            _require(path is None, f"dataset.{side}.path", "unset unless dataset.kind=table", path)
     if d.kind == "funnel":
         _require(0 < d.click_rate < 1, "dataset.click_rate", "in (0, 1)", d.click_rate)
         _require(
@@ -236,6 +249,52 @@ def metric_names(
     for name, task in ordered:
         names += task_metric_names(name, task.kind, top_k, ranking_k)
     return [f"{prefix}/{name}" for name in names]
+
+
+def _validate_table(d: DatasetConfig, tasks: Mapping[str, TaskConfig]) -> None:
+    """The table source's keys: a path, known options, sane ranges, and what the columns allow."""
+    _require(
+        bool(d.path), "dataset.path", "set for dataset=table (a CSV, TSV or Parquet file or folder)", d.path
+    )
+    _require(d.duplicates in DUPLICATES, "dataset.duplicates", f"one of {DUPLICATES}", d.duplicates)
+    _require(
+        d.format is None or d.format in TABLE_FORMATS,
+        "dataset.format",
+        f"null or one of {TABLE_FORMATS}",
+        d.format,
+    )
+    c = d.columns
+    for key in ("user", "item"):
+        _require(bool(getattr(c, key)), f"dataset.columns.{key}", "a column name", getattr(c, key))
+    ranges = {"rating_range": c.rating_range, **{f"label_ranges.{k}": v for k, v in c.label_ranges.items()}}
+    for key, bounds in ranges.items():
+        if bounds is not None:
+            ok = len(bounds) == 2 and bounds[0] <= bounds[1]
+            _require(ok, f"dataset.columns.{key}", "[low, high] with low <= high", list(bounds))
+    for name in c.label_ranges:
+        _require(
+            name in c.labels,
+            f"dataset.columns.label_ranges.{name}",
+            "a column in dataset.columns.labels",
+            name,
+        )
+    for name, task in tasks.items():
+        _require(
+            c.rating is not None or task.label != "rating" or task.weight == 0,
+            f"tasks.{name}.weight",
+            "0 when dataset.columns.rating is null (the table has no ratings; use loss=retrieval_only)",
+            task.weight,
+        )
+    _require(
+        c.timestamp is not None or d.split == "random",
+        "dataset.split",
+        "random when dataset.columns.timestamp is null (the other rules need times)",
+        d.split,
+    )
+    for side in ("items", "users"):
+        catalog = get_key(d, side)
+        if catalog.path is not None:
+            _require(bool(catalog.id), f"dataset.{side}.id", "the catalog's id column", catalog.id)
 
 
 def validate_against_data(

@@ -10,9 +10,17 @@ from __future__ import annotations
 NOT_RUN_DEFINING = ("tracking", "sweep", "objectives", "dry_run", "trainer.verbose")
 """Keys (or whole sections) that never change what a run computes."""
 
-DATA_LOCATION = "dataset.path"
-"""Where the data is read from: part of a run's identity (another folder may hold other data),
-but a machine's path rather than a choice, so names and report columns leave it out."""
+DATA_LOCATION = (
+    "dataset.path",
+    "dataset.columns",
+    "dataset.items",
+    "dataset.users",
+    "dataset.format",
+    "dataset.encoding",
+)
+"""Where the data is read from and how a table's columns map: part of a run's identity (another
+file may hold other data), but a machine's path or a file's layout rather than a choice, so
+names and report columns leave them out (the run's ``mtrec.dataset.*`` tags name the table)."""
 
 
 def matches(key: str, prefixes: tuple[str, ...]) -> bool:
@@ -27,7 +35,7 @@ def defines_run(key: str) -> bool:
 
 def is_shown(key: str) -> bool:
     """Whether a report shows ``key`` as a column when jobs differ in it."""
-    return defines_run(key) and key != DATA_LOCATION
+    return defines_run(key) and not matches(key, DATA_LOCATION)
 
 
 def named_override(override: str) -> bool:

@@ -35,6 +35,8 @@ class Interactions:
       user_features: [num_users + 1, F] float32 side features of each user (row 0, the
         out-of-vocabulary id, zeros; see :mod:`mtrec.data.features`); None when the source has none.
       movie_features: [num_movies + 1, F] float32 side features of each movie, likewise.
+      source: what was read, for the run's record (a table source's ``path``, ``rows`` and
+        ``sha256``, see :mod:`mtrec.data.table`); empty when there is no file to name.
     """
 
     user_vocab: np.ndarray
@@ -47,6 +49,7 @@ class Interactions:
     masks: dict[str, np.ndarray] = field(default_factory=dict)
     user_features: np.ndarray | None = None
     movie_features: np.ndarray | None = None
+    source: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.rating)
