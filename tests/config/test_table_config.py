@@ -27,7 +27,7 @@ TABLE = ("dataset=table", "dataset.path=log.csv")
         ((*TABLE, "dataset.leave_out=0"), "dataset.leave_out must be >= 1"),
         (
             (*TABLE, "dataset.columns.rating=null"),
-            "loss.rating_weight must be 0 when dataset.columns.rating is null",
+            "tasks.rating.weight must be 0 when dataset.columns.rating is null",
         ),
         (
             (*TABLE, "dataset.columns.timestamp=null", "dataset.split=temporal"),
