@@ -65,8 +65,28 @@ def objective(metrics: Mapping[str, float], names: list[str]) -> Objective:
     return values[0] if len(values) == 1 else values
 
 
+def legacy_weight_note(overrides: list[str]) -> str | None:
+    """The one-line note for overrides of ``loss.rating_weight`` / ``loss.retrieval_weight``: they
+    still work (the tutorial's tasks read them), and the note names the keys that set any task's."""
+    used = sorted({o.split("=", 1)[0].lstrip("+~") for o in overrides} & set(LEGACY_WEIGHTS))
+    if not used:
+        return None
+    keys = ", ".join(f"{key} sets {LEGACY_WEIGHTS[key]}" for key in used)
+    return f"note: {keys} (where the tasks option reads it); any task's weight is tasks.<name>.weight"
+
+
+LEGACY_WEIGHTS = {
+    "loss.rating_weight": "tasks.rating.weight",
+    "loss.retrieval_weight": "tasks.retrieval.weight",
+}
+
+
 def run_job(cfg: Config, ctx: JobContext, state: ProcessState) -> Objective:
     """Runs one job of the app: a dry run, a single run, or a job of a multirun."""
+    note = legacy_weight_note(ctx.overrides)
+    if note is not None and "legacy weight note" not in state.set_up:
+        state.set_up.add("legacy weight note")  # once a process, not once a job
+        log.info(note)
     if cfg.dry_run:
         _dry_run(cfg, state)
         return None

@@ -127,3 +127,18 @@ def test_the_export_answers_every_task_in_a_fresh_process(tmp_path: Path) -> Non
     assert unknown.returncode == 1
     last_line = unknown.stderr.strip().splitlines()[-1]
     assert last_line == "mtrec-predict: error: --task buy: the model's tasks are rating, like"
+
+
+def test_loss_weight_overrides_get_a_one_line_note_naming_the_task_keys() -> None:
+    from mtrec.app.job import legacy_weight_note
+    from tests.helpers import compose_config
+
+    assert legacy_weight_note(["trainer.epochs=2", "tasks.like.weight=0.1"]) is None
+    note = legacy_weight_note(["loss.rating_weight=0.5", "optimizer.lr=0.1"])
+    assert note is not None and "\n" not in note
+    assert "loss.rating_weight sets tasks.rating.weight" in note and "tasks.<name>.weight" in note
+    # ... and what it says is true: the tutorial's rating task reads the loss key.
+    cfg = compose_config("loss.rating_weight=0.5", "loss.retrieval_weight=2")
+    assert (cfg.tasks.rating.weight, cfg.tasks.retrieval.weight) == (0.5, 2.0)
+    cfg = compose_config("tasks=watch_rate_like", "loss.rating_weight=0.5")
+    assert (cfg.tasks.rating.weight, cfg.tasks.like.weight) == (0.5, 1.0)
