@@ -1,4 +1,4 @@
-.PHONY: install test lint smoke tutorial bench bench-big bench-table
+.PHONY: install test lint smoke tutorial bench bench-big bench-table bench-tasks
 
 install:
 	scripts/install.sh
@@ -25,3 +25,6 @@ bench-big:
 
 bench-table:
 	python benchmarks/table_load.py
+
+bench-tasks:
+	python benchmarks/tasks_epoch.py
