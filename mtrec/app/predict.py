@@ -22,9 +22,8 @@ import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from mtrec.config import TrackingConfig
 from mtrec.serving import loading, pyfunc
-from mtrec.tracking.store import missing_sqlite_store
+from mtrec.tracking.store import StoreError, missing_sqlite_store, resolve_target
 
 CLI_FIX = "Pass --allow-unknown for a cold-start answer."
 # Maximised metrics; every other mtrec metric (rmse, losses, seconds) is minimised.
@@ -66,8 +65,8 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
     )
     which.add_argument(
         "--tracking-uri",
-        default=TrackingConfig.uri,
-        help="MLflow tracking URI, as mtrec's tracking.uri (default: %(default)s)",
+        help="MLflow tracking URI, as mtrec's tracking.uri (default: $MLFLOW_TRACKING_URI, else "
+        "sqlite:///mlflow.db)",
     )
     parser.add_argument("--input", metavar="CSV", help="batch mode: a CSV with a header row")
     parser.add_argument("--output", metavar="CSV", default="-", help="batch output (default: stdout)")
@@ -79,14 +78,24 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def _check_store(tracking_uri: str) -> None:
-    """Refuses a SQLite store that does not exist, which MLflow would silently create empty."""
-    path = missing_sqlite_store(tracking_uri)
-    if path is not None:
-        raise CliError(
-            f"no MLflow store at {path} ({tracking_uri}); run where mtrec ran, or pass "
-            "--tracking-uri sqlite:////absolute/path/mlflow.db"
-        )
+def open_store(tracking_uri: str | None) -> str:
+    """Opens the store (``--tracking-uri``, else as :func:`mtrec.tracking.store.resolve_target`
+    says) and returns its URI. Refuses a SQLite store that does not exist, which MLflow would
+    silently create empty, and a store that cannot be used."""
+    from mtrec.tracking import connect
+
+    try:
+        tracking_uri = resolve_target(tracking_uri).uri
+        path = missing_sqlite_store(tracking_uri)
+        if path is not None:
+            raise CliError(
+                f"no MLflow store at {path} ({tracking_uri}); run where mtrec ran, or pass "
+                "--tracking-uri sqlite:////absolute/path/mlflow.db"
+            )
+        connect.open_store(tracking_uri)
+    except StoreError as e:
+        raise CliError(str(e)) from None
+    return tracking_uri
 
 
 def best_run(
@@ -143,8 +152,7 @@ def choose_model(args: argparse.Namespace) -> ModelChoice:
         raise CliError("choose one model: --run RUN_ID, --model URI, or --experiment NAME and/or --sweep DIR")
     if args.model and Path(args.model).exists():
         return ModelChoice(args.model)  # A local folder: no tracking store involved.
-    _check_store(args.tracking_uri)
-    mlflow.set_tracking_uri(args.tracking_uri)
+    args.tracking_uri = open_store(args.tracking_uri)
     if args.model:
         return ModelChoice(args.model)
     if args.run:

@@ -27,7 +27,9 @@ from mlflow.entities import RunStatus
 from omegaconf import DictConfig
 
 from mtrec.app import process, sweep_state
-from mtrec.tracking.store import retry_locked, use_experiment
+from mtrec.tracking.connect import use_experiment
+from mtrec.tracking.liveness import Heartbeat, process_tags
+from mtrec.tracking.store import StoreError, resolve_target, retry_locked
 from mtrec.tracking.sweeps import close_orphaned_children
 
 log = logging.getLogger("mtrec")
@@ -38,20 +40,27 @@ class SweepCallback(Callback):
 
     def __init__(self) -> None:
         self.parent_run_id: str | None = None
+        self.heartbeat: Heartbeat | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if not config.tracking.enabled:
             return
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_id = f"{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
-        with process.current().once("mlflow store"):
-            experiment = use_experiment(config.tracking.uri, config.tracking.experiment)
+        try:
+            target = resolve_target(config.tracking.uri, config.tracking.experiment)
+            with process.current().once("mlflow store"):
+                experiment = use_experiment(target.uri, target.experiment)
+        except StoreError as e:  # Before any job: one line, no run.
+            print(f"mtrec: error: {e}", file=sys.stderr)
+            sys.exit(2)
         overrides = " ".join(config.hydra.overrides.task)
         run = retry_locked(
             mlflow.MlflowClient().create_run,
             experiment.experiment_id,
             run_name=f"sweep {sweep_id}",
             tags={
+                **process_tags(),
                 "mtrec.role": "sweep",
                 "mtrec.sweep_id": sweep_id,
                 "mtrec.sweep_overrides": overrides,
@@ -59,7 +68,8 @@ class SweepCallback(Callback):
             },
         )
         self.parent_run_id = run.info.run_id
-        sweep_state.write(sweep_dir, self.parent_run_id, sweep_id, config.tracking.uri)
+        self.heartbeat = Heartbeat(self.parent_run_id).start()
+        sweep_state.write(sweep_dir, self.parent_run_id, sweep_id, target.uri, target.experiment)
         # Hydra skips on_multirun_end when the sweep raises (Ctrl-C, a launcher error); the
         # parent must not stay RUNNING then.
         atexit.register(self._close_if_open, RunStatus.to_string(RunStatus.KILLED))
@@ -68,6 +78,8 @@ class SweepCallback(Callback):
     def _close_if_open(self, status: str) -> None:
         if self.parent_run_id is None:
             return
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
         close_orphaned_children(self.parent_run_id)
         client = mlflow.MlflowClient()
         if retry_locked(client.get_run, self.parent_run_id).info.status == "RUNNING":
