@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -133,6 +134,10 @@ def describe_store_error(uri: str, error: BaseException) -> str:
             f"cannot read the MLflow store {uri}: {type(error).__name__}: {text[:200]} "
             "(a corrupt or foreign file? move it away, or pass another tracking.uri)"
         )
+    # requests' "Max retries exceeded ... (Caused by ReadTimeoutError(...: Read timed out.))": the cause.
+    cause = re.search(r"\(Caused by (\w+)\([\"']?.*?: (.*?)[\"']?\)\)$", text)
+    if cause:
+        return f"cannot reach the MLflow store at {uri}: {cause[1]}: {cause[2][:200]}"
     return f"cannot reach the MLflow store at {uri}: {type(error).__name__}: {text[:200]}"
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from mtrec.tracking import connect, liveness
+from mtrec.tracking import connect, liveness, store
 from mtrec.tracking import runs as tracking
 from mtrec.tracking.store import StoreError, Target, redact, resolve_target
 
@@ -47,6 +47,18 @@ def test_a_corrupt_store_and_a_dead_server_are_one_line_errors(tmp_path: Path, m
         connect.open_store("http://127.0.0.1:9")
     assert time.monotonic() - started < 30  # no minutes of MLflow's retries
     assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ  # the probe's settings are undone
+
+
+def test_a_server_that_never_answers_is_an_error_after_the_probes_timeout(monkeypatch) -> None:
+    monkeypatch.setattr(store, "PROBE_TIMEOUT_SECONDS", 2)
+    with socket.socket() as silent:  # accepts connections, never answers a request
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        with pytest.raises(StoreError, match=rf"^cannot reach the MLflow store at {url}: .*[Tt]imed? ?out"):
+            connect.open_store(url)
+    assert time.monotonic() - started < 20
 
 
 def run_with_tags(uri: str, **tags: str) -> str:
