@@ -22,7 +22,7 @@ from typing import NoReturn, cast
 from omegaconf import OmegaConf
 
 from mtrec.app import sweep_state
-from mtrec.app.dataset import prepare
+from mtrec.app.dataset import prepare, split_inputs
 from mtrec.app.process import ProcessState
 from mtrec.config import Config, ConfigError
 from mtrec.config.run_keys import named_override
@@ -153,6 +153,7 @@ def _train(
     started = time.perf_counter()
     split = get_split()
     times = {"time/data_seconds": time.perf_counter() - started}  # ~0 when already prepared
+    run.log_datasets(split_inputs(cfg.dataset, split))
     run.set_tags(
         {
             "mtrec.data_cache_hit": str(state.hits > hits_before).lower(),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import mlflow
 from mlflow.entities import RunStatus, RunTag
 
 import mtrec
+from mtrec.tracking.datasets import SplitInput, log_datasets
 from mtrec.tracking.liveness import Heartbeat, process_tags
 from mtrec.tracking.store import is_locked_store_error, retry_locked
 
@@ -58,6 +59,11 @@ class RunLogger:
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         if self.run_id is not None:
             retry_locked(mlflow.log_metrics, dict(metrics), step=step, run_id=self.run_id)
+
+    def log_datasets(self, splits: Sequence[SplitInput]) -> None:
+        """Logs the run's data as MLflow dataset inputs (:mod:`mtrec.tracking.datasets`)."""
+        if self.run_id is not None:
+            log_datasets(self.run_id, splits)
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         if self.run_id is not None:

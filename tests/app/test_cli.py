@@ -42,6 +42,15 @@ def test_smoke_run_logs_one_complete_mlflow_run(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "export" / "saved_model").is_dir()
     written = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert written["test"]["test/rmse"] == pytest.approx(run["metrics.test/rmse"])
+    # Its data as MLflow dataset inputs: the UI's Dataset column, and search_runs by dataset.
+    inputs = client.get_run(run["run_id"]).inputs.dataset_inputs
+    assert [(d.dataset.name, d.tags[0].value) for d in inputs] == [
+        ("synthetic-train", "training"),
+        ("synthetic-test", "test"),
+    ]
+    assert [json.loads(d.dataset.profile)["num_rows"] for d in inputs] == [4000, 1000]
+    found = mlflow.search_runs(experiment_names=["mtrec"], filter_string="dataset.context = 'test'")
+    assert list(found["run_id"]) == [run["run_id"]]
 
 
 @pytest.mark.parametrize(
