@@ -99,7 +99,11 @@ def open_store(tracking_uri: str | None) -> str:
 
 
 def best_run(
-    experiment: str | None, sweep: str | None, metric: str, direction: str | None = None
+    experiment: str | None,
+    sweep: str | None,
+    metric: str,
+    direction: str | None = None,
+    parent_run_id: str | None = None,
 ) -> pd.Series:
     """The finished run with a logged model and the best ``metric``, from the current tracking URI.
 
@@ -108,6 +112,7 @@ def best_run(
       sweep: a Hydra sweep folder (tag ``mtrec.sweep_dir``), or its trailing part; ``None``: any.
       metric: the metric to rank by, e.g. ``test/rmse``.
       direction: ``"min"`` or ``"max"``; ``None`` picks max for ``*_accuracy``, else min.
+      parent_run_id: only the jobs of this sweep run (``mtrec-register --sweep``); ``None``: any.
 
     Returns:
       The run's row of ``mlflow.search_runs`` (``run_id``, ``tags.mlflow.runName``, metrics...).
@@ -119,6 +124,8 @@ def best_run(
     filters = ["attributes.status = 'FINISHED'", f"tags.`{pyfunc.MODEL_URI_TAG}` LIKE 'models:/%'"]
     if sweep:
         filters.append(f"tags.`mtrec.sweep_dir` LIKE '%{sweep.rstrip('/')}'")
+    if parent_run_id:
+        filters.append(f"tags.`mlflow.parentRunId` = '{parent_run_id}'")
     where = f"experiment {experiment!r}" if experiment else "any experiment"
     if experiment:
         if mlflow.get_experiment_by_name(experiment) is None:
@@ -136,7 +143,7 @@ def best_run(
     if column in runs.columns:
         runs = runs[runs[column].notna()]
     if runs.empty or column not in runs.columns:
-        in_sweep = f" in sweep {sweep!r}" if sweep else ""
+        in_sweep = f" in sweep {sweep or parent_run_id!r}" if sweep or parent_run_id else ""
         raise CliError(
             f"no finished run with a logged model and metric {metric!r} in {where}{in_sweep}; "
             "check the names in the MLflow UI (runs logged with tracking.log_model=false have no model)"
