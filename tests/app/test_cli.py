@@ -120,6 +120,16 @@ def test_faults_exit_2_with_one_line_and_leave_no_run(tmp_path: Path, arrange, m
     assert not (tmp_path / "out" / "metrics.json").exists()
 
 
+def test_a_multirun_whose_store_is_down_stops_in_one_line_before_any_job(tmp_path: Path) -> None:
+    out = run_mtrec(
+        tmp_path, "-m", "experiment=smoke", "tracking.uri=http://127.0.0.1:9", "loss.rating_weight=0.5,1"
+    )
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert out.stderr.startswith("mtrec: error: cannot reach the MLflow store at http://127.0.0.1:9: ")
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+    assert "epoch" not in out.stdout
+
+
 def test_dry_run_builds_the_model_without_training_or_tracking(tmp_path: Path) -> None:
     out = run_mtrec(tmp_path, "experiment=smoke", "dry_run=true", "hydra.run.dir=out")
     assert out.returncode == 0, out.stderr[-3000:]
