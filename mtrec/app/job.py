@@ -35,6 +35,7 @@ from mtrec.tracking.store import StoreError, Target, resolve_target
 
 log = logging.getLogger("mtrec")
 Objective = float | tuple[float, ...] | None
+UNTRACKED = Target("", "")  # the target of a job with tracking.enabled=false: never opened
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,9 @@ def run_job(cfg: Config, ctx: JobContext, state: ProcessState) -> Objective:
     if ctx.sweep_dir is not None:
         return _run_sweep_job(cfg, ctx, state)
     try:
-        target = resolve_target(cfg.tracking.uri, cfg.tracking.experiment)
+        target = (
+            resolve_target(cfg.tracking.uri, cfg.tracking.experiment) if cfg.tracking.enabled else UNTRACKED
+        )
         split = prepare(cfg, state)
     except (ConfigError, DataError, StoreError) as e:
         _exit_with_error(e)
@@ -193,8 +196,7 @@ def _run_sweep_job(cfg: Config, ctx: JobContext, state: ProcessState) -> Objecti
         return prepare(cfg, state)
 
     if not cfg.tracking.enabled:  # No parent run: Hydra itself reports a failed job once the sweep ends.
-        untracked = Target("", "")  # never opened
-        return objective(_train_tracked(cfg, ctx, state, get_split, untracked), list(cfg.objectives))
+        return objective(_train_tracked(cfg, ctx, state, get_split, UNTRACKED), list(cfg.objectives))
     found = sweep_state.read(cast(str, ctx.sweep_dir))
     if found is None:
         # A launcher's worker that does not see the driver's sweep folder (a Ray worker started in

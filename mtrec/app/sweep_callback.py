@@ -42,6 +42,11 @@ class SweepCallback(Callback):
         self.parent_run_id: str | None = None
         self.heartbeat: Heartbeat | None = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Launchers (joblib's loky) pickle the callbacks into their workers: the parent run's
+        heartbeat thread stays with the driver, which alone beats for the parent run."""
+        return {**self.__dict__, "heartbeat": None}
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if not config.tracking.enabled:
             return

@@ -124,7 +124,9 @@ def fail_fast() -> Iterator[None]:
 def describe_store_error(uri: str, error: BaseException) -> str:
     """One line saying why the store at ``uri`` cannot be used, and what to do."""
     text = " ".join(str(error).split())
-    if "401" in text or "403" in text or "not authenticated" in text.lower():
+    if re.search(
+        r"error code 40[13]\b|not authenticated|unauthorized|permission denied", text, re.IGNORECASE
+    ):
         return (
             f"the MLflow server at {uri} refused mtrec's credentials ({text[:160]}); set "
             "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)"
