@@ -4,6 +4,7 @@ RUNNING once the next command opens the store."""
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -13,6 +14,8 @@ import mlflow
 import pytest
 
 from mtrec.app import compare, predict
+from mtrec.app.sweep_callback import SweepCallback
+from mtrec.tracking.liveness import Heartbeat
 from tests.helpers import wait_until
 
 
@@ -69,3 +72,13 @@ def test_a_sigkilled_run_in_the_environments_store_is_ended_killed_by_the_next_c
     # mtrec-predict reads the same store: the killed run has no model, so nothing qualifies.
     assert predict.predict_main(["--experiment", "team", "--user", "1", "--movie", "x"]) == 1
     assert "no finished run with a logged model" in capsys.readouterr().err
+
+
+def test_the_sweep_callback_pickles_into_workers_without_its_heartbeat(tmp_path: Path) -> None:
+    """joblib's loky and Ray pickle Hydra's callbacks into their workers; a thread cannot go."""
+    callback = SweepCallback()
+    callback.parent_run_id = "parent"
+    callback.heartbeat = Heartbeat("parent")
+    copy = pickle.loads(pickle.dumps(callback))
+    assert copy.parent_run_id == "parent" and copy.heartbeat is None
+    assert callback.heartbeat is not None  # the driver keeps beating
