@@ -19,6 +19,7 @@ def test_the_best_job_of_a_sweep_is_registered_and_predicts_by_its_alias(
 ) -> None:
     sweep = run_mtrec(tmp_path, "-m", "experiment=smoke", "loss.rating_weight=0.1,1", "hydra.sweep.dir=sweep")
     assert sweep.returncode == 0, sweep.stderr[-3000:]
+    assert "job 1/2 done, " in sweep.stdout and "job 2/2 done, " in sweep.stdout  # the progress line
     state = json.loads((tmp_path / "sweep" / "mtrec_sweep.json").read_text())
     monkeypatch.chdir(tmp_path)
     mlflow.set_tracking_uri("sqlite:///mlflow.db")
