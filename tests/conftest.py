@@ -1,4 +1,5 @@
-"""Shared fixtures: a per-session MLflow store template cache, and the real ml-100k.
+"""Shared fixtures: a per-session MLflow store template cache, no MLflow variables from the shell,
+and the real ml-100k.
 
 Helpers (composition, subprocesses, ports) live in ``tests.helpers``.
 """
@@ -12,6 +13,15 @@ import pytest
 
 from tests.helpers import ML_100K
 
+MLFLOW_VARIABLES = (
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_EXPERIMENT_NAME",
+    "MLFLOW_EXPERIMENT_ID",
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_TRACKING_TOKEN",
+)
+
 
 @pytest.fixture(autouse=True, scope="session")
 def store_template_cache(tmp_path_factory: pytest.TempPathFactory):
@@ -24,6 +34,14 @@ def store_template_cache(tmp_path_factory: pytest.TempPathFactory):
         del os.environ["MTREC_CACHE_DIR"]
     else:
         os.environ["MTREC_CACHE_DIR"] = previous
+
+
+@pytest.fixture(autouse=True)
+def no_mlflow_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests choose their store themselves: MLflow's variables of the shell running pytest (a
+    team's server, its credentials) must not reach them, in process or in subprocesses."""
+    for name in MLFLOW_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

@@ -3,7 +3,11 @@
 mtrec-compare --sweep 20261128-101500-ab12cd            # the end-of-sweep report, again
 mtrec-compare --sweep ID1 --sweep ID2 --sort test/rmse  # several sweeps in one table
 mtrec-compare --experiment mtrec --format csv           # every job of an experiment
+mtrec-compare                                           # every job of $MLFLOW_EXPERIMENT_NAME, else mtrec
 mtrec-compare --sweep ID --pareto test/rmse:min --pareto test/ndcg_at_10:max --pareto test/recall_at_10:max
+
+The store: --tracking-uri, else $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db (as `mtrec`).
+
 """
 
 from __future__ import annotations
@@ -13,10 +17,8 @@ import os
 import sys
 from pathlib import Path
 
-from mtrec.config import ConfigError, ParetoObjective, TrackingConfig, validate_pareto
-from mtrec.tracking.store import missing_sqlite_store
-
-DEFAULT_URI = TrackingConfig.uri  # the same default as `mtrec`
+from mtrec.config import ConfigError, ParetoObjective, validate_pareto
+from mtrec.tracking.store import StoreError, missing_sqlite_store, resolve_target
 
 
 class CompareError(RuntimeError):
@@ -53,12 +55,17 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="mtrec-compare", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    what = p.add_mutually_exclusive_group(required=True)
+    what = p.add_mutually_exclusive_group()
     what.add_argument(
         "--sweep", action="append", help="sweep id (tag mtrec.sweep_id) or parent run id; repeatable"
     )
-    what.add_argument("--experiment", help="every job run of this MLflow experiment")
-    p.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_URI))
+    what.add_argument(
+        "--experiment",
+        help="every job run of this MLflow experiment (default: $MLFLOW_EXPERIMENT_NAME, else mtrec)",
+    )
+    p.add_argument(
+        "--tracking-uri", help="the MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)"
+    )
     p.add_argument("--metrics", help="comma-separated metric columns (default: every test/* metric)")
     p.add_argument("--sort", help="sort jobs by this column (default: job order)")
     p.add_argument("--desc", action="store_true", help="sort from the largest value")
@@ -75,20 +82,20 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def connect(uri: str) -> None:
-    """Fails fast, with one line, on a store that is not there."""
-    import mlflow
+def connect(uri: str | None) -> str:
+    """Opens the store (``uri``, else as :func:`mtrec.tracking.store.resolve_target` says) and
+    returns its URI; fails fast, with one line, on a store that is not there or does not answer."""
+    from mtrec.tracking.connect import open_store
 
-    path = missing_sqlite_store(uri)
-    if path is not None:
-        raise CompareError(f"no MLflow store at {uri} ({path} does not exist); pass --tracking-uri")
-    mlflow.set_tracking_uri(uri)
     try:
-        mlflow.search_experiments(max_results=1)
-    except Exception as e:  # requests/SQLAlchemy/MLflow errors all mean the same here.
-        raise CompareError(
-            f"cannot reach the MLflow store at {uri}: {type(e).__name__}: {str(e)[:200]}"
-        ) from None
+        uri = resolve_target(uri).uri
+        path = missing_sqlite_store(uri)
+        if path is not None:
+            raise CompareError(f"no MLflow store at {uri} ({path} does not exist); pass --tracking-uri")
+        open_store(uri)
+    except StoreError as e:
+        raise CompareError(str(e)) from None
+    return uri
 
 
 def parent_run_ids(sweep_ids: list[str]) -> list[str]:
@@ -117,12 +124,13 @@ def compare(args: argparse.Namespace) -> str:
     from mtrec.reports import report, tables
     from mtrec.reports import sweep as sweeps
 
-    connect(args.tracking_uri)
+    args.tracking_uri = connect(args.tracking_uri)
     if args.sweep:
         sweep = sweeps.load_sweep(parent_run_ids(args.sweep), with_histories=args.output is not None)
     else:
         import mlflow
 
+        args.experiment = resolve_target(args.tracking_uri, args.experiment).experiment
         if mlflow.get_experiment_by_name(args.experiment) is None:
             raise CompareError(f"unknown experiment {args.experiment!r} in {args.tracking_uri}")
         sweep = sweeps.load_experiment(args.experiment, with_histories=args.output is not None)

@@ -5,14 +5,17 @@ Needs no TensorFlow (except for the TFDS source), so bad input fails before TF s
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from mtrec.app.process import ProcessState
 from mtrec.config import Config, DatasetConfig, validate, validate_against_data
 from mtrec.config.schema import CatalogConfig, get_key
 from mtrec.data.catalog import Catalog
-from mtrec.data.interactions import Split
+from mtrec.data.interactions import Interactions, Split
 from mtrec.data.sources import load_interactions
 from mtrec.data.splits import carve_validation, mask_labels, split_rows
 from mtrec.data.table import TableSpec
+from mtrec.tracking.datasets import SplitInput
 
 
 def dataset_key(d: DatasetConfig) -> tuple:
@@ -100,3 +103,42 @@ def prepare(cfg: Config, state: ProcessState) -> Split:
     return carve_validation(
         Split(train, split.test), cfg.trainer.val_fraction, d.split_seed, d.split, d.leave_out
     )
+
+
+def source_of(d: DatasetConfig) -> tuple[str, bool]:
+    """Where a dataset's rows come from, and whether that is a local folder."""
+    if d.kind in ("synthetic", "funnel"):
+        sizes = f"{d.num_users} users, {d.num_movies} movies, {d.num_interactions} interactions"
+        rates = f", click rate {d.click_rate}, purchase rate {d.purchase_rate}" if d.kind == "funnel" else ""
+        return f"{d.kind}: {sizes}, {d.num_factors} factors{rates}, seed {d.split_seed}", False
+    if d.path:
+        return str(Path(d.path).expanduser().resolve()), True
+    return f"tfds:{d.tfds_name}", False
+
+
+def split_inputs(d: DatasetConfig, split: Split) -> list[SplitInput]:
+    """The splits a job trains, selects and tests on, as MLflow dataset inputs
+    (``{name}-train``/``-validation``/``-test``, contexts ``training``/``validation``/``test``)."""
+    source, is_path = source_of(d)
+
+    def one(part: str, context: str, rows: Interactions) -> SplitInput:
+        columns = {"user_index": rows.user, "movie_index": rows.movie, "rating": rows.rating}
+        columns["timestamp"] = rows.timestamp
+        columns.update(rows.columns)
+        # Which labels each task may use (its mask), when it may not use them all.
+        columns.update({f"{task}_known": mask for task, mask in rows.masks.items()})
+        rated = int(rows.masks["rating"].sum()) if "rating" in rows.masks else len(rows)
+        return SplitInput(
+            name=f"{d.name}-{part}",
+            context=context,
+            columns=columns,
+            source=source,
+            is_path=is_path,
+            digest_extra=(rows.user_vocab, rows.movie_vocab),
+            profile={"num_users": rows.num_users, "num_movies": rows.num_movies, "num_rated_rows": rated},
+        )
+
+    parts = [one("train", "training", split.train)]
+    if split.val is not None:
+        parts.append(one("validation", "validation", split.val))
+    return [*parts, one("test", "test", split.test)]

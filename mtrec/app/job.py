@@ -22,18 +22,20 @@ from typing import NoReturn, cast
 from omegaconf import OmegaConf
 
 from mtrec.app import sweep_state
-from mtrec.app.dataset import prepare
+from mtrec.app.dataset import prepare, split_inputs
 from mtrec.app.process import ProcessState
 from mtrec.config import Config, ConfigError
 from mtrec.config.run_keys import named_override
 from mtrec.data.interactions import DataError, Split
 from mtrec.reports.tables import format_metrics
 from mtrec.tracking import resume
+from mtrec.tracking.connect import use_experiment
 from mtrec.tracking.runs import RunLogger, default_run_name, flatten, log_artifacts, start_run
-from mtrec.tracking.store import use_experiment
+from mtrec.tracking.store import StoreError, Target, resolve_target
 
 log = logging.getLogger("mtrec")
 Objective = float | tuple[float, ...] | None
+UNTRACKED = Target("", "")  # the target of a job with tracking.enabled=false: never opened
 
 
 @dataclass(frozen=True)
@@ -93,12 +95,16 @@ def run_job(cfg: Config, ctx: JobContext, state: ProcessState) -> Objective:
     if ctx.sweep_dir is not None:
         return _run_sweep_job(cfg, ctx, state)
     try:
+        target = (
+            resolve_target(cfg.tracking.uri, cfg.tracking.experiment) if cfg.tracking.enabled else UNTRACKED
+        )
         split = prepare(cfg, state)
-    except (ConfigError, DataError) as e:
+    except (ConfigError, DataError, StoreError) as e:
         _exit_with_error(e)
     try:
-        metrics = _train_tracked(cfg, ctx, state, lambda: split)
-    except FloatingPointError as e:  # NaN/inf loss: the run is FAILED; say why in one line.
+        metrics = _train_tracked(cfg, ctx, state, lambda: split, target)
+    # NaN/inf loss: the run is FAILED; a store that cannot be used: no run began. One line each.
+    except (FloatingPointError, StoreError) as e:
         _exit_with_error(e)
     return objective(metrics, list(cfg.objectives))
 
@@ -121,11 +127,11 @@ def _resolved(cfg: Config) -> dict:
     return cast(dict, OmegaConf.to_container(cast(object, cfg), resolve=True))
 
 
-def _open_experiment(cfg: Config, state: ProcessState) -> str:
-    """The experiment's id in the configured store. The process's first store imports MLflow's SQL
+def _open_experiment(target: Target, state: ProcessState) -> str:
+    """The experiment's id in the target store. The process's first store imports MLflow's SQL
     layer: objects that live as long as the process, created out of the collector's sight."""
     with state.once("mlflow store"):
-        return use_experiment(cfg.tracking.uri, cfg.tracking.experiment).experiment_id
+        return use_experiment(target.uri, target.experiment).experiment_id
 
 
 def _train_tracked(
@@ -133,6 +139,7 @@ def _train_tracked(
     ctx: JobContext,
     state: ProcessState,
     get_split: Callable[[], Split],
+    target: Target,
     parent_run_id: str | None = None,
     extra_tags: Mapping[str, str] | None = None,
 ) -> dict[str, float]:
@@ -150,7 +157,7 @@ def _train_tracked(
             **(extra_tags or {}),
         }
         with start_run(
-            _open_experiment(cfg, state),
+            _open_experiment(target, state),
             run_name=name,
             params=flatten(resolved),
             tags=tags,
@@ -170,6 +177,7 @@ def _train(
     split = get_split()
     times = {"time/data_seconds": time.perf_counter() - started}  # ~0 when already prepared
     source = {f"mtrec.dataset.{key}": value for key, value in split.train.source.items()}
+    run.log_datasets(split_inputs(cfg.dataset, split))
     run.set_tags(
         {
             "mtrec.data_cache_hit": str(state.hits > hits_before).lower(),
@@ -212,7 +220,7 @@ def _run_sweep_job(cfg: Config, ctx: JobContext, state: ProcessState) -> Objecti
         return prepare(cfg, state)
 
     if not cfg.tracking.enabled:  # No parent run: Hydra itself reports a failed job once the sweep ends.
-        return objective(_train_tracked(cfg, ctx, state, get_split), list(cfg.objectives))
+        return objective(_train_tracked(cfg, ctx, state, get_split, UNTRACKED), list(cfg.objectives))
     found = sweep_state.read(cast(str, ctx.sweep_dir))
     if found is None:
         # A launcher's worker that does not see the driver's sweep folder (a Ray worker started in
@@ -224,10 +232,10 @@ def _run_sweep_job(cfg: Config, ctx: JobContext, state: ProcessState) -> Objecti
         )
 
     sweep_tags = {"mtrec.sweep_id": found["sweep_id"]}
+    # The parent run's store and experiment, as the sweep resolved them (sweep_state.write).
+    target = resolve_target(found["tracking_uri"], found.get("experiment") or cfg.tracking.experiment)
     if cfg.sweep.resume:
-        done = resume.find_finished(
-            cfg.tracking.uri, cfg.tracking.experiment, resume.fingerprint(_resolved(cfg))
-        )
+        done = resume.find_finished(target.uri, target.experiment, resume.fingerprint(_resolved(cfg)))
         if done is not None:
             name = run_name(cfg, ctx.overrides)
             resume.copy_run(
@@ -237,7 +245,7 @@ def _run_sweep_job(cfg: Config, ctx: JobContext, state: ProcessState) -> Objecti
             return objective(done.data.metrics, list(cfg.objectives))
     try:
         metrics = _train_tracked(
-            cfg, ctx, state, get_split, parent_run_id=found["parent_run_id"], extra_tags=sweep_tags
+            cfg, ctx, state, get_split, target, parent_run_id=found["parent_run_id"], extra_tags=sweep_tags
         )
     except Exception as e:  # Recorded as a FAILED child run; the sweep goes on.
         log.error(f"mtrec: job {ctx.job_num} failed: {type(e).__name__}: {e}")

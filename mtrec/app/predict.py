@@ -22,9 +22,8 @@ import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from mtrec.config import TrackingConfig
 from mtrec.serving import loading, pyfunc
-from mtrec.tracking.store import missing_sqlite_store
+from mtrec.tracking.store import StoreError, missing_sqlite_store, resolve_target
 
 CLI_FIX = "Pass --allow-unknown for a cold-start answer."
 # Maximised metrics; every other mtrec metric (rmse, losses, seconds) is minimised.
@@ -66,8 +65,8 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
     )
     which.add_argument(
         "--tracking-uri",
-        default=TrackingConfig.uri,
-        help="MLflow tracking URI, as mtrec's tracking.uri (default: %(default)s)",
+        help="MLflow tracking URI, as mtrec's tracking.uri (default: $MLFLOW_TRACKING_URI, else "
+        "sqlite:///mlflow.db)",
     )
     parser.add_argument("--input", metavar="CSV", help="batch mode: a CSV with a header row")
     parser.add_argument("--output", metavar="CSV", default="-", help="batch output (default: stdout)")
@@ -79,18 +78,32 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def _check_store(tracking_uri: str) -> None:
-    """Refuses a SQLite store that does not exist, which MLflow would silently create empty."""
-    path = missing_sqlite_store(tracking_uri)
-    if path is not None:
-        raise CliError(
-            f"no MLflow store at {path} ({tracking_uri}); run where mtrec ran, or pass "
-            "--tracking-uri sqlite:////absolute/path/mlflow.db"
-        )
+def open_store(tracking_uri: str | None) -> str:
+    """Opens the store (``--tracking-uri``, else as :func:`mtrec.tracking.store.resolve_target`
+    says) and returns its URI. Refuses a SQLite store that does not exist, which MLflow would
+    silently create empty, and a store that cannot be used."""
+    from mtrec.tracking import connect
+
+    try:
+        tracking_uri = resolve_target(tracking_uri).uri
+        path = missing_sqlite_store(tracking_uri)
+        if path is not None:
+            raise CliError(
+                f"no MLflow store at {path} ({tracking_uri}); run where mtrec ran, or pass "
+                "--tracking-uri sqlite:////absolute/path/mlflow.db"
+            )
+        connect.open_store(tracking_uri)
+    except StoreError as e:
+        raise CliError(str(e)) from None
+    return tracking_uri
 
 
 def best_run(
-    experiment: str | None, sweep: str | None, metric: str, direction: str | None = None
+    experiment: str | None,
+    sweep: str | None,
+    metric: str,
+    direction: str | None = None,
+    parent_run_id: str | None = None,
 ) -> pd.Series:
     """The finished run with a logged model and the best ``metric``, from the current tracking URI.
 
@@ -99,6 +112,7 @@ def best_run(
       sweep: a Hydra sweep folder (tag ``mtrec.sweep_dir``), or its trailing part; ``None``: any.
       metric: the metric to rank by, e.g. ``test/rmse``.
       direction: ``"min"`` or ``"max"``; ``None`` picks max for ``*_accuracy``, else min.
+      parent_run_id: only the jobs of this sweep run (``mtrec-register --sweep``); ``None``: any.
 
     Returns:
       The run's row of ``mlflow.search_runs`` (``run_id``, ``tags.mlflow.runName``, metrics...).
@@ -110,6 +124,8 @@ def best_run(
     filters = ["attributes.status = 'FINISHED'", f"tags.`{pyfunc.MODEL_URI_TAG}` LIKE 'models:/%'"]
     if sweep:
         filters.append(f"tags.`mtrec.sweep_dir` LIKE '%{sweep.rstrip('/')}'")
+    if parent_run_id:
+        filters.append(f"tags.`mlflow.parentRunId` = '{parent_run_id}'")
     where = f"experiment {experiment!r}" if experiment else "any experiment"
     if experiment:
         if mlflow.get_experiment_by_name(experiment) is None:
@@ -127,7 +143,7 @@ def best_run(
     if column in runs.columns:
         runs = runs[runs[column].notna()]
     if runs.empty or column not in runs.columns:
-        in_sweep = f" in sweep {sweep!r}" if sweep else ""
+        in_sweep = f" in sweep {sweep or parent_run_id!r}" if sweep or parent_run_id else ""
         raise CliError(
             f"no finished run with a logged model and metric {metric!r} in {where}{in_sweep}; "
             "check the names in the MLflow UI (runs logged with tracking.log_model=false have no model)"
@@ -143,8 +159,7 @@ def choose_model(args: argparse.Namespace) -> ModelChoice:
         raise CliError("choose one model: --run RUN_ID, --model URI, or --experiment NAME and/or --sweep DIR")
     if args.model and Path(args.model).exists():
         return ModelChoice(args.model)  # A local folder: no tracking store involved.
-    _check_store(args.tracking_uri)
-    mlflow.set_tracking_uri(args.tracking_uri)
+    args.tracking_uri = open_store(args.tracking_uri)
     if args.model:
         return ModelChoice(args.model)
     if args.run:

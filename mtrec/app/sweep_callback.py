@@ -27,10 +27,14 @@ from mlflow.entities import RunStatus
 from omegaconf import DictConfig
 
 from mtrec.app import process, sweep_state
-from mtrec.tracking.store import retry_locked, use_experiment
+from mtrec.app.progress import SweepProgress, count_jobs
+from mtrec.tracking.connect import use_experiment
+from mtrec.tracking.liveness import Heartbeat, process_tags
+from mtrec.tracking.store import StoreError, resolve_target, retry_locked
 from mtrec.tracking.sweeps import close_orphaned_children
 
 log = logging.getLogger("mtrec")
+BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 
 
 class SweepCallback(Callback):
@@ -38,20 +42,35 @@ class SweepCallback(Callback):
 
     def __init__(self) -> None:
         self.parent_run_id: str | None = None
+        self.heartbeat: Heartbeat | None = None
+        self.progress: SweepProgress | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Launchers (joblib's loky) pickle the callbacks into their workers: the parent run's
+        heartbeat thread stays with the driver, which alone beats for the parent run."""
+        return {**self.__dict__, "heartbeat": None}
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if config.hydra.launcher.get("_target_") == BASIC_LAUNCHER:
+            self.progress = SweepProgress(_num_jobs(config))
         if not config.tracking.enabled:
             return
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_id = f"{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
-        with process.current().once("mlflow store"):
-            experiment = use_experiment(config.tracking.uri, config.tracking.experiment)
+        try:
+            target = resolve_target(config.tracking.uri, config.tracking.experiment)
+            with process.current().once("mlflow store"):
+                experiment = use_experiment(target.uri, target.experiment)
+        except StoreError as e:  # Before any job: one line, no run.
+            print(f"mtrec: error: {e}", file=sys.stderr)
+            sys.exit(2)
         overrides = " ".join(config.hydra.overrides.task)
         run = retry_locked(
             mlflow.MlflowClient().create_run,
             experiment.experiment_id,
             run_name=f"sweep {sweep_id}",
             tags={
+                **process_tags(),
                 "mtrec.role": "sweep",
                 "mtrec.sweep_id": sweep_id,
                 "mtrec.sweep_overrides": overrides,
@@ -59,15 +78,22 @@ class SweepCallback(Callback):
             },
         )
         self.parent_run_id = run.info.run_id
-        sweep_state.write(sweep_dir, self.parent_run_id, sweep_id, config.tracking.uri)
+        self.heartbeat = Heartbeat(self.parent_run_id).start()
+        sweep_state.write(sweep_dir, self.parent_run_id, sweep_id, target.uri, target.experiment)
         # Hydra skips on_multirun_end when the sweep raises (Ctrl-C, a launcher error); the
         # parent must not stay RUNNING then.
         atexit.register(self._close_if_open, RunStatus.to_string(RunStatus.KILLED))
         log.info(f"sweep {sweep_id}: MLflow parent run {self.parent_run_id}")
 
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        if self.progress is not None:
+            log.info(self.progress.job_ended())
+
     def _close_if_open(self, status: str) -> None:
         if self.parent_run_id is None:
             return
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
         close_orphaned_children(self.parent_run_id)
         client = mlflow.MlflowClient()
         if retry_locked(client.get_run, self.parent_run_id).info.status == "RUNNING":
@@ -101,3 +127,13 @@ class SweepCallback(Callback):
             )
             sys.exit(1)
         self._close_if_open(RunStatus.to_string(RunStatus.FINISHED))
+
+
+def _num_jobs(config: DictConfig) -> int | None:
+    """How many jobs the multirun runs: an Optuna sweeper's trials, else the basic sweep's grid of
+    command-line overrides and ``hydra.sweeper.params``."""
+    sweeper = config.hydra.sweeper
+    if sweeper.get("n_trials") is not None:
+        return int(sweeper.n_trials)
+    params = [f"{key}={value}" for key, value in (sweeper.get("params") or {}).items()]
+    return count_jobs([*params, *config.hydra.overrides.task])

@@ -10,13 +10,22 @@ from pathlib import Path
 STATE_FILE = "mtrec_sweep.json"
 
 
-def write(sweep_dir: Path, parent_run_id: str, sweep_id: str, tracking_uri: str) -> None:
+def write(sweep_dir: Path, parent_run_id: str, sweep_id: str, tracking_uri: str, experiment: str) -> None:
+    """Records the parent run and the store it lives in: the sweep's jobs log into that store and
+    experiment, whatever their own environment says (a launcher's worker may not see the
+    driver's ``MLFLOW_TRACKING_URI``)."""
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    state = {"parent_run_id": parent_run_id, "sweep_id": sweep_id, "tracking_uri": tracking_uri}
+    state = {
+        "parent_run_id": parent_run_id,
+        "sweep_id": sweep_id,
+        "tracking_uri": tracking_uri,
+        "experiment": experiment,
+    }
     (sweep_dir / STATE_FILE).write_text(json.dumps(state))
 
 
 def read(sweep_dir: str | Path) -> dict[str, str] | None:
-    """The sweep's parent run id and sweep id, or None when no parent was opened (tracking off)."""
+    """The sweep's parent run id, sweep id, store and experiment, or None when no parent was opened
+    (tracking off)."""
     path = Path(sweep_dir) / STATE_FILE
     return json.loads(path.read_text()) if path.is_file() else None

@@ -9,11 +9,10 @@ See :mod:`mtrec.reports.transfer` for what the table and plot show.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-from mtrec.app.compare import DEFAULT_URI, CompareError, connect, parent_run_ids
+from mtrec.app.compare import CompareError, connect, parent_run_ids
 from mtrec.reports.sweep import load_sweep
 from mtrec.reports.transfer import plot_transfer, transfer_markdown, transfer_table
 
@@ -21,7 +20,9 @@ from mtrec.reports.transfer import plot_transfer, transfer_markdown, transfer_ta
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="mtrec-transfer", description=__doc__)
     p.add_argument("--sweep", action="append", required=True, help="sweep id or parent run id; repeatable")
-    p.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_URI))
+    p.add_argument(
+        "--tracking-uri", help="the MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)"
+    )
     p.add_argument("--output", type=Path, help="write transfer.md, transfer.csv and transfer.png here")
     args = p.parse_args(argv)
     try:

@@ -288,10 +288,13 @@ class TrackingConfig:
 
     enabled: bool = True
     """Record each run in MLflow; false: console and Hydra's output folder only."""
-    uri: str = "sqlite:///mlflow.db"
-    """The MLflow tracking URI (a SQLite file, or a server's ``http://`` address)."""
-    experiment: str = "mtrec"
-    """The MLflow experiment, created when missing."""
+    uri: str | None = None
+    """The MLflow tracking URI (a SQLite file, or a server's ``http://`` address); unset (null):
+    ``MLFLOW_TRACKING_URI`` when set, else ``sqlite:///mlflow.db`` in the working directory. Never
+    put a password in it: MLflow's ``MLFLOW_TRACKING_USERNAME``/``PASSWORD`` carry credentials."""
+    experiment: str | None = None
+    """The MLflow experiment, created when missing; unset (null): ``MLFLOW_EXPERIMENT_NAME`` when
+    set, else ``mtrec``."""
     run_name: str | None = None
     """The run's name; default: the loss weights, then the other overrides."""
     log_artifacts: bool = True

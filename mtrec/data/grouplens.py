@@ -3,7 +3,8 @@
 
 Each reader returns the tutorial's :class:`~mtrec.data.interactions.Interactions` (sorted unique
 strings, 1-based indices) with the side features of :mod:`mtrec.data.features`. A malformed file's
-error names the file and line.
+error names the file and line; so does a rating outside the archive's published scale
+(:data:`RATING_SCALES`), and a ratings file without ratings is refused.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ import numpy as np
 
 from mtrec.data import features
 from mtrec.data.interactions import DataError, Interactions, Vocabulary, from_strings
+
+RATING_SCALES = {"u.data": (1.0, 5.0), "ratings.dat": (1.0, 5.0), "ratings.csv": (0.5, 5.0)}
+"""The lowest and highest rating of each archive's ratings file, as GroupLens's READMEs declare
+them: whole stars 1-5 in ml-100k and ml-1m, half stars 0.5-5 in ml-20m and ml-25m."""
 
 
 def _read_rows(path: Path, sep: str, num_fields: int, encoding: str) -> list[list[str]]:
@@ -87,6 +92,35 @@ def _read_ratings(path: Path, sep: str, lookup: dict[str, str]) -> tuple:
     )
 
 
+def _line_of_row(path: Path, row: int, header_lines: int, encoding: str) -> int:
+    """The line number of data row ``row`` (0-based) of a file whose blank lines hold no row."""
+    with path.open(encoding=encoding, errors="replace", newline="") as f:
+        rows = -1
+        for line_no, line in enumerate(f, start=1):
+            if line_no > header_lines and line.strip():
+                rows += 1
+                if rows == row:
+                    return line_no
+    return row + header_lines + 1
+
+
+def _check_ratings(path: Path, ratings: np.ndarray, header_lines: int, encoding: str) -> None:
+    """Refuses a ratings file without ratings, or with one outside its archive's scale.
+
+    Raises:
+      DataError: naming the file (and the line of the first rating off the scale).
+    """
+    if len(ratings) == 0:
+        raise DataError(f"{path}: no ratings in the file (is it empty?)")
+    low, high = RATING_SCALES[path.name]
+    outside = np.flatnonzero(~((ratings >= low) & (ratings <= high)))
+    if len(outside):
+        line = _line_of_row(path, int(outside[0]), header_lines, encoding)
+        raise DataError(
+            f"{path}:{line}: rating {ratings[outside[0]]:g} is outside the dataset's scale {low:g}-{high:g}"
+        )
+
+
 def read_grouplens(path: str | Path) -> Interactions:
     """Reads an unpacked GroupLens archive: ml-100k (u.data, u.item), ml-1m (ratings.dat,
     movies.dat) or ml-20m / ml-25m (ratings.csv, movies.csv).
@@ -112,6 +146,7 @@ def read_grouplens(path: str | Path) -> Interactions:
     movies = _read_rows(movies_file, sep, 2, "latin-1")
     lookup = {fields[0]: fields[1] for fields in movies}
     users, titles, ratings, stamps = _read_ratings(ratings_file, rating_sep, lookup)
+    _check_ratings(ratings_file, ratings, 0, "latin-1")
     data = from_strings(users, titles, ratings, stamps, np.array(list(lookup.values())))
     if sep == "|":
         movie_rows, user_rows = _movies_100k(movies_file, movies), _users(folder / "u.user", "|")
@@ -229,6 +264,7 @@ def read_grouplens_csv(folder: Path) -> Interactions:
     """
     movies = _read_csv(folder / "movies.csv", MOVIES_CSV).drop_duplicates("movieId", keep="last")
     ratings = _read_csv(folder / "ratings.csv", RATINGS_CSV)
+    _check_ratings(folder / "ratings.csv", ratings["rating"].to_numpy(), 1, "utf-8")
     movie_ids = movies["movieId"].to_numpy()
     by_id = np.argsort(movie_ids, kind="stable")
     titles = Vocabulary()

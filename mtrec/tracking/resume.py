@@ -11,6 +11,7 @@ import mlflow
 from mlflow.entities import Metric, Param, Run, RunStatus
 
 from mtrec.config.run_keys import defines_run
+from mtrec.tracking.liveness import process_tags
 from mtrec.tracking.runs import flatten
 from mtrec.tracking.store import retry_locked
 
@@ -52,6 +53,8 @@ def copy_run(source: Run, *, parent_run_id: str, run_name: str, tags: Mapping[st
         run_name=run_name,
         tags={
             **{k: v for k, v in source.data.tags.items() if not k.startswith("mlflow.")},
+            # The copy lives, briefly RUNNING, in this process, not in the original's (long gone).
+            **process_tags(),
             **tags,
             "mlflow.parentRunId": parent_run_id,
             # A copy of a copy still points at the run that did the training.

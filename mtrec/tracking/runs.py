@@ -1,15 +1,16 @@
 """A run's lifecycle in MLflow: params, tags, per-epoch metrics and artifacts.
 
 A run ends FINISHED when its body returns, KILLED on Ctrl-C and FAILED on any other exception,
-so no run is ever left RUNNING behind a live process (a killed process's run is closed by the
-sweep, see :mod:`mtrec.tracking.sweeps`).
+so no run is ever left RUNNING behind a live process. While it is open it records where it runs
+and keeps a heartbeat; a run whose process was killed is ended KILLED by the next mtrec command
+that opens the store (:mod:`mtrec.tracking.liveness`), or by its sweep (:mod:`mtrec.tracking.sweeps`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ import mlflow
 from mlflow.entities import RunStatus, RunTag
 
 import mtrec
+from mtrec.tracking.datasets import SplitInput, log_datasets
+from mtrec.tracking.liveness import Heartbeat, process_tags
 from mtrec.tracking.store import is_locked_store_error, retry_locked
 
 RUN_STATUS_FINISHED = RunStatus.to_string(RunStatus.FINISHED)
@@ -58,6 +61,11 @@ class RunLogger:
         if self.run_id is not None:
             retry_locked(mlflow.log_metrics, dict(metrics), step=step, run_id=self.run_id)
 
+    def log_datasets(self, splits: Sequence[SplitInput]) -> None:
+        """Logs the run's data as MLflow dataset inputs (:mod:`mtrec.tracking.datasets`)."""
+        if self.run_id is not None:
+            log_datasets(self.run_id, splits)
+
     def set_tags(self, tags: Mapping[str, str]) -> None:
         if self.run_id is not None:
             retry_locked(
@@ -77,13 +85,14 @@ def start_run(
     """Opens an MLflow run in the current store and always closes it.
 
     Args:
-      experiment_id: the experiment (see :func:`mtrec.tracking.store.use_experiment`).
+      experiment_id: the experiment (see :func:`mtrec.tracking.connect.use_experiment`).
       run_name: the run's display name.
       params: flattened, resolved config (dot keys).
-      tags: free-form tags; mtrec's version and the git commit are added here.
+      tags: free-form tags; mtrec's version, the git commit and where the run lives
+        (:func:`mtrec.tracking.liveness.process_tags`) are added here.
       parent_run_id: the sweep's parent run, for a job of a multirun.
     """
-    all_tags = {"mtrec.version": mtrec.__version__, **tags}
+    all_tags = {"mtrec.version": mtrec.__version__, **process_tags(), **tags}
     commit = git_commit()
     if commit:
         all_tags["mlflow.source.git.commit"] = commit
@@ -96,6 +105,7 @@ def start_run(
     )
     logger = RunLogger(run.info.run_id)
     status = RunStatus.to_string(RunStatus.FAILED)
+    heartbeat = Heartbeat(run.info.run_id).start()
     try:
         retry_locked(mlflow.log_params, dict(params))
         yield logger
@@ -107,6 +117,7 @@ def start_run(
         logger.set_tags({"mtrec.error": f"{type(e).__name__}: {e}"[:5000]})
         raise
     finally:
+        heartbeat.stop()
         try:
             mlflow.end_run(status=status)  # pops MLflow's active run first, then writes the status
         except Exception as e:

@@ -1,4 +1,4 @@
-"""Keras callbacks of a training run: NaN guard, per-epoch logging, validation."""
+"""Keras callbacks of a training run: NaN guard, in-epoch progress, per-epoch logging, validation."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from mtrec.evaluation.evaluate import rename
 
 LogFn = Callable[[Mapping[str, float], int | None], None]
 logger = logging.getLogger("mtrec")
+PROGRESS_INTERVAL_SECONDS = 30.0
+"""How often a long epoch says where it is (:class:`EpochProgress`); a shorter epoch says nothing."""
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -36,6 +38,45 @@ class StopOnNonFiniteLoss(tf.keras.callbacks.Callback):
                     f"train/{name} became {float(value)} in epoch {self._epoch}, batch {batch + 1}; "
                     "lower optimizer.lr or the loss weights"
                 )
+
+
+class EpochProgress(tf.keras.callbacks.Callback):
+    """Logs, every ``interval`` seconds of an epoch, how far it is and when it will end:
+    ``train epoch 1/3: batch 1200/4883 (25%), 31 s, ETA 95 s``. Epochs shorter than ``interval``
+    (the tutorial's ten batches) log nothing here. The batch total is ``steps`` (the training
+    rows over the batch size), else Keras's own once it knows the dataset's size."""
+
+    def __init__(
+        self,
+        epochs: int,
+        prefix: str = "train",
+        steps: int | None = None,
+        interval: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.epochs, self.prefix, self.steps, self.clock = epochs, prefix, steps, clock
+        self.interval = PROGRESS_INTERVAL_SECONDS if interval is None else interval
+        self._supports_tf_logs = True  # it reads no logs: Keras need not convert them each batch
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch + 1
+        self._start = self._last = self.clock()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        now = self.clock()
+        if batch == 0:  # The first batch also traces the step function: the rate starts after it.
+            self._first = now
+        if batch == 0 or now - self._last < self.interval:
+            return
+        self._last = now
+        done, steps, elapsed = batch + 1, self.steps or self.params.get("steps"), now - self._start
+        where = f"{self.prefix} epoch {self._epoch}/{self.epochs}: batch {done}"
+        if steps:
+            eta = (now - self._first) / batch * max(steps - done, 0)
+            logger.info(f"{where}/{steps} ({100 * done / steps:.0f}%), {elapsed:.0f} s, ETA {eta:.0f} s")
+        else:
+            logger.info(f"{where}, {elapsed:.0f} s")
 
 
 class EpochLogger(tf.keras.callbacks.Callback):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -21,7 +22,7 @@ from mtrec.data.splits import refit_split
 from mtrec.evaluation.evaluate import evaluate
 from mtrec.evaluation.ranking import SeenMovies
 from mtrec.model.multitask import MultitaskModel
-from mtrec.training.callbacks import EpochLogger, LogFn, StopOnNonFiniteLoss, Validate
+from mtrec.training.callbacks import EpochLogger, EpochProgress, LogFn, StopOnNonFiniteLoss, Validate
 from mtrec.training.datasets import make_dataset
 
 logger = logging.getLogger("mtrec")
@@ -120,6 +121,8 @@ def train_and_evaluate(
     if early_stopping is not None:
         callbacks.append(early_stopping)
     callbacks.append(epoch_logger)
+    if verbose:
+        callbacks.append(EpochProgress(epochs, steps=math.ceil(len(split.train) / batch_size)))
     fit_start = time.perf_counter()
     model.fit(train_ds, epochs=epochs, verbose=0, callbacks=callbacks)
     results: dict[str, float] = {}
@@ -148,7 +151,12 @@ def train_and_evaluate(
             make_dataset(split.train, batch_size, shuffle_seed=seed),
             epochs=refit_epochs,
             verbose=0,
-            callbacks=[StopOnNonFiniteLoss(), refit_logger],
+            callbacks=[StopOnNonFiniteLoss(), refit_logger]
+            + (
+                [EpochProgress(refit_epochs, "refit", math.ceil(len(split.train) / batch_size))]
+                if verbose
+                else []
+            ),
         )
         results["time/refit_seconds"] = time.perf_counter() - refit_start
     eval_start = time.perf_counter()

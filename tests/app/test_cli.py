@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import mlflow
 import pytest
 
-from tests.helpers import run_mtrec, runs_in
+from tests.helpers import FIXTURES, run_mtrec, runs_in
 
 
 def test_smoke_run_logs_one_complete_mlflow_run(tmp_path: Path) -> None:
@@ -41,6 +42,15 @@ def test_smoke_run_logs_one_complete_mlflow_run(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "export" / "saved_model").is_dir()
     written = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert written["test"]["test/rmse"] == pytest.approx(run["metrics.test/rmse"])
+    # Its data as MLflow dataset inputs: the UI's Dataset column, and search_runs by dataset.
+    inputs = client.get_run(run["run_id"]).inputs.dataset_inputs
+    assert [(d.dataset.name, d.tags[0].value) for d in inputs] == [
+        ("synthetic-train", "training"),
+        ("synthetic-test", "test"),
+    ]
+    assert [json.loads(d.dataset.profile)["num_rows"] for d in inputs] == [4000, 1000]
+    found = mlflow.search_runs(experiment_names=["mtrec"], filter_string="dataset.context = 'test'")
+    assert list(found["run_id"]) == [run["run_id"]]
 
 
 @pytest.mark.parametrize(
@@ -108,6 +118,58 @@ def test_bad_tasks_exit_2_in_one_line_before_tensorflow(
     assert out.stderr.strip().splitlines() == [out.stderr.strip()]
     assert out.stderr.startswith(f"mtrec: error: {message}"), out.stderr
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def corrupt_store(tmp_path: Path) -> list[str]:
+    (tmp_path / "mlflow.db").write_bytes(b"not an SQLite file" * 100)
+    return ["experiment=smoke"]
+
+
+def movielens_with(u_data: str):
+    def make(tmp_path: Path) -> list[str]:
+        shutil.copytree(FIXTURES / "ml-100k-mini", tmp_path / "ml")
+        (tmp_path / "ml" / "u.data").write_text(u_data)
+        return ["dataset=movielens_100k", f"dataset.path={tmp_path / 'ml'}"]
+
+    return make
+
+
+@pytest.mark.parametrize(
+    "arrange,message",
+    [
+        (corrupt_store, "mtrec: error: cannot read the MLflow store sqlite:///mlflow.db: "),
+        (
+            lambda tmp_path: ["experiment=smoke", "tracking.uri=http://127.0.0.1:9"],
+            "mtrec: error: cannot reach the MLflow store at http://127.0.0.1:9: ",
+        ),
+        (movielens_with(""), "mtrec: error: {ml}/u.data: no ratings in the file (is it empty?)"),
+        (
+            movielens_with("1\t1\t5\t874965758\n1\t2\t9\t876893171\n"),
+            "mtrec: error: {ml}/u.data:2: rating 9 is outside the dataset's scale 1-5",
+        ),
+    ],
+    ids=["corrupt-store", "server-down", "empty-ratings", "rating-9"],
+)
+def test_faults_exit_2_with_one_line_and_leave_no_run(tmp_path: Path, arrange, message: str) -> None:
+    args = arrange(tmp_path)
+    out = run_mtrec(tmp_path, *args, "hydra.run.dir=out", timeout=120)
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert out.stderr.startswith(message.format(ml=tmp_path / "ml")), out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr + out.stdout
+    db = tmp_path / "mlflow.db"
+    if db.is_file() and arrange is not corrupt_store:
+        assert len(runs_in(db)) == 0
+    assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_a_multirun_whose_store_is_down_stops_in_one_line_before_any_job(tmp_path: Path) -> None:
+    out = run_mtrec(
+        tmp_path, "-m", "experiment=smoke", "tracking.uri=http://127.0.0.1:9", "loss.rating_weight=0.5,1"
+    )
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert out.stderr.startswith("mtrec: error: cannot reach the MLflow store at http://127.0.0.1:9: ")
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+    assert "epoch" not in out.stdout
 
 
 def test_dry_run_builds_the_model_without_training_or_tracking(tmp_path: Path) -> None:

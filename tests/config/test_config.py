@@ -39,7 +39,8 @@ def test_defaults_are_the_tutorial() -> None:
     assert (cfg.loss.rating_weight, cfg.loss.retrieval_weight) == (1.0, 1.0)
     assert (cfg.trainer.epochs, cfg.trainer.batch_size, cfg.trainer.eval_batch_size) == (3, 8192, 4096)
     assert list(cfg.trainer.top_k) == [1, 5, 10, 50, 100]
-    assert cfg.tracking.uri == "sqlite:///mlflow.db"
+    # Unset: MLflow's variables decide, else sqlite:///mlflow.db (mtrec.tracking.store.resolve_target).
+    assert cfg.tracking.uri is None and cfg.tracking.experiment is None
 
 
 def test_loss_options_set_the_tutorial_weights() -> None:

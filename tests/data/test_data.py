@@ -88,6 +88,52 @@ def test_unknown_movie_id_names_line(tmp_path: Path) -> None:
         grouplens.read_grouplens(tmp_path / "ml")
 
 
+@pytest.mark.parametrize(
+    "archive,file,line,message",
+    [
+        (
+            "ml-100k-mini",
+            "u.data",
+            "\n4\t1\t9\t889751712\n",
+            r"u\.data:6: rating 9 is outside the dataset's scale 1-5",
+        ),
+        (
+            "ml-1m-mini",
+            "ratings.dat",
+            "1::1193::0::978300760\n",
+            r"ratings\.dat:4: rating 0 is outside .* 1-5",
+        ),
+        (
+            "ml-25m-mini",
+            "ratings.csv",
+            "1,7,5.5,1112486027\n",
+            r"ratings\.csv:\d+: rating 5.5 is outside .* 0.5-5",
+        ),
+    ],
+)
+def test_a_rating_off_the_archives_scale_names_file_and_line(
+    tmp_path: Path, archive: str, file: str, line: str, message: str
+) -> None:
+    shutil.copytree(FIXTURES / archive, tmp_path / "ml")
+    with (tmp_path / "ml" / file).open("a") as f:
+        f.write(line)
+    with pytest.raises(DataError, match=message):
+        grouplens.read_grouplens(tmp_path / "ml")
+
+
+@pytest.mark.parametrize(
+    "archive,file,header", [("ml-100k-mini", "u.data", ""), ("ml-25m-mini", "ratings.csv", "first")]
+)
+def test_a_ratings_file_without_ratings_is_refused(
+    tmp_path: Path, archive: str, file: str, header: str
+) -> None:
+    shutil.copytree(FIXTURES / archive, tmp_path / "ml")
+    path = tmp_path / "ml" / file
+    path.write_text(path.read_text().splitlines(keepends=True)[0] if header else "")
+    with pytest.raises(DataError, match=rf"{file.replace('.', '[.]')}: no ratings in the file"):
+        grouplens.read_grouplens(tmp_path / "ml")
+
+
 def test_missing_file_and_folder(tmp_path: Path) -> None:
     shutil.copytree(FIXTURES / "ml-100k-mini", tmp_path / "ml")
     (tmp_path / "ml" / "u.item").unlink()

@@ -9,6 +9,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
+from mtrec.tracking import connect
 from mtrec.tracking import store as tracking
 from mtrec.tracking import template as stores
 
@@ -48,7 +49,7 @@ def test_seeded_store_is_the_store_mlflow_creates(tmp_path: Path, cache: Path, m
     assert not list(tmp_path.glob(".*.partial")) and not list(cache.glob(".*.partial"))
 
     # MLflow opens the copy as its own and creates the default experiment for this process.
-    experiment = tracking.use_experiment(f"sqlite:///{seeded}", "mtrec")
+    experiment = connect.use_experiment(f"sqlite:///{seeded}", "mtrec")
     with mlflow.start_run(experiment_id=experiment.experiment_id) as run:
         mlflow.log_metric("m", 1.0)
     assert mlflow.get_run(run.info.run_id).data.metrics == {"m": 1.0}
@@ -86,13 +87,13 @@ def test_unusable_cache_leaves_the_store_to_mlflow(tmp_path: Path, monkeypatch) 
     store = tmp_path / "mlflow.db"
     assert not stores.seed(store)
     assert not store.exists() and not list(tmp_path.glob(".*.partial"))
-    tracking.use_experiment(f"sqlite:///{store}", "mtrec")  # MLflow migrates it itself
+    connect.use_experiment(f"sqlite:///{store}", "mtrec")  # MLflow migrates it itself
     assert mlflow.get_experiment_by_name("mtrec") is not None
 
 
 def test_a_uri_query_or_an_in_memory_database_names_no_file(tmp_path: Path, cache: Path) -> None:
     assert tracking.missing_sqlite_store(f"sqlite:///{tmp_path}/q.db?timeout=60") == tmp_path / "q.db"
     assert tracking.missing_sqlite_store("sqlite:///:memory:") is None
-    tracking.use_experiment(f"sqlite:///{tmp_path}/q.db?timeout=60", "mtrec")
+    connect.use_experiment(f"sqlite:///{tmp_path}/q.db?timeout=60", "mtrec")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "q.db"]
     assert schema(tmp_path / "q.db") == schema(stores.template_path())

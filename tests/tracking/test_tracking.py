@@ -8,12 +8,12 @@ import mlflow
 import pytest
 from mlflow.exceptions import MlflowException
 
+from mtrec.tracking import connect, store, sweeps
 from mtrec.tracking import runs as tracking
-from mtrec.tracking import store, sweeps
 
 
 def experiment_id(tmp_path: Path) -> str:
-    return store.use_experiment(f"sqlite:///{tmp_path / 'mlflow.db'}", "lifecycle").experiment_id
+    return connect.use_experiment(f"sqlite:///{tmp_path / 'mlflow.db'}", "lifecycle").experiment_id
 
 
 def only_run(tmp_path: Path):

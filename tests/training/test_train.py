@@ -90,3 +90,31 @@ def test_a_one_off_evaluation_of_a_few_batches_runs_eagerly_with_the_traced_metr
     many = {"batch_size": 300 // (evaluation.EAGER_MAX_BATCHES + 1), "ranking_k": [10, 100]}
     evaluation.evaluate(model, make_dataset(split.test, 32), split.test, seen, "test", once=True, **many)
     assert isinstance(model.test_function, tf.types.experimental.GenericFunction)
+
+
+def test_a_long_epoch_says_where_it_is_and_a_short_one_says_nothing(caplog) -> None:
+    from mtrec.training.callbacks import EpochProgress
+
+    now = [0.0]
+    progress = EpochProgress(epochs=3, interval=30.0, clock=lambda: now[0])
+    progress.set_params({"steps": 400})  # Keras's count; the loop passes its own (steps=...)
+    progress.on_epoch_begin(0)
+    with caplog.at_level("INFO", logger="mtrec"):
+        for batch in range(400):
+            now[0] = batch * 0.25  # 100 s an epoch: a line every 30 s
+            progress.on_train_batch_end(batch)
+    assert [r.getMessage() for r in caplog.records] == [
+        "train epoch 1/3: batch 121/400 (30%), 30 s, ETA 70 s",
+        "train epoch 1/3: batch 241/400 (60%), 60 s, ETA 40 s",
+        "train epoch 1/3: batch 361/400 (90%), 90 s, ETA 10 s",
+    ]
+    caplog.clear()
+    progress.set_params({"steps": None})
+    progress.on_epoch_begin(1)
+    with caplog.at_level("INFO", logger="mtrec"):
+        for batch in range(10):  # the tutorial's ten batches: over in seconds
+            now[0] = 100.0 + batch * 0.3
+            progress.on_train_batch_end(batch)
+        now[0] = 140.0
+        progress.on_train_batch_end(10)
+    assert [r.getMessage() for r in caplog.records] == ["train epoch 2/3: batch 11, 40 s"]
