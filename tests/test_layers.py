@@ -91,3 +91,18 @@ def test_no_import_cycles_between_modules() -> None:
 def test_no_module_over_400_lines() -> None:
     long = {name: n for name, path in _modules() if (n := len(path.read_text().splitlines())) > 400}
     assert long == {}
+
+
+def test_pytest_runs_every_test_folder_and_file() -> None:
+    import tomllib
+
+    testpaths = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"][
+        "testpaths"
+    ]
+    tests = REPO / "tests"
+    expected = {
+        str(p.relative_to(REPO))
+        for p in tests.iterdir()
+        if (p.is_dir() and any(p.glob("test_*.py"))) or (p.is_file() and p.name.startswith("test_"))
+    }
+    assert set(testpaths) == expected

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mtrec.app.process import ProcessState
+from mtrec.tensorflow_import import import_tensorflow
 from mtrec.config import Config, DatasetConfig, validate, validate_against_data
 from mtrec.config.schema import CatalogConfig, get_key
 from mtrec.data.catalog import Catalog
@@ -63,6 +64,8 @@ def load_split(d: DatasetConfig, state: ProcessState) -> Split:
     """The dataset's train/test split, loaded and split once per process."""
 
     def load() -> Split:
+        if d.kind == "movielens" and not d.path:
+            import_tensorflow()  # TFDS imports it: without its CPU start-up notices
         data = load_interactions(
             kind=d.kind,
             path=d.path,

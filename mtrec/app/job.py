@@ -28,6 +28,7 @@ from mtrec.config import Config, ConfigError
 from mtrec.config.run_keys import named_override
 from mtrec.data.interactions import DataError, Split
 from mtrec.reports.tables import format_metrics
+from mtrec.tensorflow_import import import_tensorflow
 from mtrec.tracking import resume
 from mtrec.tracking.connect import use_experiment
 from mtrec.tracking.runs import RunLogger, default_run_name, flatten, log_artifacts, start_run
@@ -211,6 +212,7 @@ def _import_training(state: ProcessState) -> ModuleType:
     """``mtrec.app.training``; TensorFlow loads only once the config and data are known good. The
     first import is kept out of the garbage collector's sight (``ProcessState.once``)."""
     with state.once("tensorflow"):
+        import_tensorflow()  # without its CPU start-up notices (mtrec.tensorflow_import)
         from mtrec.app import training
     return training
 

@@ -14,7 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
+
+from mtrec.tensorflow_import import import_tensorflow
+
+import_tensorflow()  # TensorFlow's CPU start-up notices left out of the predict commands' output.
+import tensorflow as tf  # noqa: E402
 
 FORMAT_VERSION = 1
 SAVED_MODEL_DIR = "saved_model"

@@ -42,7 +42,13 @@ EXPORT_ARTIFACT = "export"
 ENTRY_FILE = Path(__file__).with_name("pyfunc_entry.py")
 # All that loading imports (no Hydra, TFRS or Keras), relative to the mtrec package: shipped in the
 # model as its code/mtrec.
-LOADING_MODULES = ("__init__.py", "serving/__init__.py", "serving/loading.py", "serving/pyfunc.py")
+LOADING_MODULES = (
+    "__init__.py",
+    "tensorflow_import.py",
+    "serving/__init__.py",
+    "serving/loading.py",
+    "serving/pyfunc.py",
+)
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_K = 10
 PARAMS_FIX = "Set params allow_unknown=true for a cold-start answer."

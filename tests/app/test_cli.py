@@ -19,6 +19,10 @@ def test_smoke_run_logs_one_complete_mlflow_run(tmp_path: Path) -> None:
     assert "test/top_10_accuracy" in out.stdout and "test/rmse" in out.stdout
     # No MLflow noise: its artifact progress bars, its warning about the (deliberately) absent example.
     assert "Downloading artifacts" not in out.stderr and "input example" not in out.stderr
+    # Nor TensorFlow's CPU start-up notices (mtrec.tensorflow_import).
+    assert (
+        "cuInit" not in out.stderr and "cudart_stub" not in out.stderr and "InitializeLog" not in out.stderr
+    )
 
     runs = runs_in(tmp_path / "mlflow.db")
     assert len(runs) == 1
