@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from mtrec.app.process import ProcessState
-from mtrec.tensorflow_import import import_tensorflow
 from mtrec.config import Config, DatasetConfig, validate, validate_against_data
 from mtrec.config.schema import CatalogConfig, get_key
 from mtrec.data.catalog import Catalog
@@ -16,6 +15,7 @@ from mtrec.data.interactions import Interactions, Split
 from mtrec.data.sources import load_interactions
 from mtrec.data.splits import carve_validation, mask_labels, split_rows
 from mtrec.data.table import TableSpec
+from mtrec.tensorflow_import import import_tensorflow
 from mtrec.tracking.datasets import SplitInput
 
 
