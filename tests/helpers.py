@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -152,3 +152,29 @@ ML_100K_TABLE_COLUMNS = (
     "dataset.columns.timestamp=seen_at",
     "dataset.duplicates=keep",
 )
+
+
+@contextlib.contextmanager
+def mock_tfds(num_examples: int) -> Iterator[None]:
+    """``tfds.testing.mock_data``, with the garbage collector off while it is active.
+
+    The mock generates examples in Python, through ``tf.data.Dataset.from_generator``, on one of
+    tf.data's threads. Twice the whole suite hung in ``read_tfds`` on this mock (the main thread
+    idle in ``iterator_get_next``, no other Python thread), after different earlier tests; the
+    same tests alone never did. The likeliest cause is a collection started on that thread running
+    the finaliser of an earlier TensorFlow object, which waits for the runtime that waits for the
+    generator; with collection off while the mock is read, that cannot happen. Real TFDS data is
+    read without a Python generator.
+    """
+    import gc
+
+    import tensorflow_datasets as tfds
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with tfds.testing.mock_data(num_examples=num_examples):
+            yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -11,7 +11,7 @@ import pytest
 from mtrec.data import grouplens, interactions, splits, synthetic
 from mtrec.data import tfds as tfds_source
 from mtrec.data.interactions import DataError
-from tests.helpers import FIXTURES, compose_config
+from tests.helpers import FIXTURES, compose_config, mock_tfds
 
 
 def test_grouplens_100k_fixture_decodes_latin1_and_keeps_unrated_movies() -> None:
@@ -149,9 +149,8 @@ def test_missing_file_and_folder(tmp_path: Path) -> None:
 
 
 def test_tfds_source_with_mock_data() -> None:
-    import tensorflow_datasets as tfds
 
-    with tfds.testing.mock_data(num_examples=40):
+    with mock_tfds(40):
         d = tfds_source.read_tfds("movielens/100k")
     assert len(d) == 40
     assert d.num_users == len(np.unique(d.user)) and d.user.min() >= 1 and d.user.max() <= d.num_users
@@ -283,7 +282,7 @@ def test_tfds_bigger_movielens_chunked_equals_strings(name: str, monkeypatch) ->
     import tensorflow_datasets as tfds
 
     monkeypatch.setattr(tfds_source, "TFDS_CHUNK_ROWS", 7)
-    with tfds.testing.mock_data(num_examples=50):
+    with mock_tfds(50):
         got = tfds_source.read_tfds(name)
         ratings = list(tfds.as_numpy(tfds.load(f"{name}-ratings", split="train")))
         movies = list(tfds.as_numpy(tfds.load(f"{name}-movies", split="train")))

@@ -11,7 +11,7 @@ import pytest
 from mtrec.data import features, grouplens
 from mtrec.data import tfds as tfds_source
 from mtrec.data.interactions import DataError
-from tests.helpers import FIXTURES
+from tests.helpers import FIXTURES, mock_tfds
 
 
 def _names(row: np.ndarray, user: bool) -> set[str]:
@@ -83,7 +83,7 @@ def test_bad_feature_line_names_file_and_line(tmp_path: Path, file: str, line: s
 def test_tfds_features_match_each_row(tmp_path: Path) -> None:
     import tensorflow_datasets as tfds
 
-    with tfds.testing.mock_data(num_examples=30):
+    with mock_tfds(30):
         d = tfds_source.read_tfds("movielens/100k")
         ratings = list(tfds.as_numpy(tfds.load("movielens/100k-ratings", split="train")))
         movies = list(tfds.as_numpy(tfds.load("movielens/100k-movies", split="train")))
