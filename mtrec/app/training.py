@@ -63,6 +63,11 @@ def section(node: Any) -> dict[str, Any]:
     return cast(dict, OmegaConf.to_container(node, resolve=True))
 
 
+def section_list(node: Any) -> list[Any] | None:
+    """A config list (composed, or plain) as a plain list; None stays None."""
+    return None if node is None else list(node)
+
+
 def arguments(component: Callable, *sections: Mapping[str, Any]) -> dict[str, Any]:
     """The keys of ``sections`` that ``component`` takes as keyword arguments of the same name,
     except those the builder derives from the data."""
@@ -239,7 +244,7 @@ def train(
         # model config and the tasks' names, kinds and heads are all that shape it, besides the
         # training rows (the same object when the split comes from the process's cache) and the
         # weights' shapes; one device only.
-        heads = {n: (task.kind, task.hidden_units) for n, task in cfg.tasks.items()}
+        heads = {n: [task.kind, section_list(task.hidden_units)] for n, task in cfg.tasks.items()}
         graph_key = (
             json.dumps([section(cfg.model), heads], sort_keys=True) if t.strategy == "default" else None
         )
