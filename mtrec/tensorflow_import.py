@@ -35,14 +35,16 @@ def import_tensorflow() -> ModuleType:
 
         return tf
     captured = _Capture()
-    with captured:
-        import tensorflow as tf
+    try:
+        with captured:
+            import tensorflow as tf
 
-        tf.config.list_physical_devices()  # where the CUDA platform reports that it has no GPU
-    kept = [line for line in captured.lines() if not STARTUP_NOTICES.search(line)]
-    if kept:
-        sys.stderr.write("".join(kept))
-        sys.stderr.flush()
+            tf.config.list_physical_devices()  # where the CUDA platform reports that it has no GPU
+    finally:  # what TensorFlow said is written back even when its import fails
+        kept = [line for line in captured.lines() if not STARTUP_NOTICES.search(line)]
+        if kept:
+            sys.stderr.write("".join(kept))
+            sys.stderr.flush()
     return tf
 
 
@@ -50,13 +52,15 @@ class _Capture:
     """File descriptor 2 redirected into a pipe, drained by a thread (so a long write cannot fill
     the pipe and block), restored on exit."""
 
+    def __init__(self) -> None:
+        self._chunks: list[bytes] = []
+
     def __enter__(self) -> _Capture:
         sys.stderr.flush()
         self._read, write = os.pipe()
         self._saved = os.dup(2)
         os.dup2(write, 2)
         os.close(write)
-        self._chunks: list[bytes] = []
         self._drain = threading.Thread(target=self._read_all, daemon=True)
         self._drain.start()
         return self
