@@ -178,3 +178,43 @@ def mock_tfds(num_examples: int) -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+@contextlib.contextmanager
+def serve_mlflow(
+    options: list[str],
+    log_path: Path,
+    timeout: float,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Iterator[str]:
+    """A real ``mlflow server <options>`` on a free port of 127.0.0.1, healthy; yields its URL and
+    stops its process group afterwards. Its output goes to ``log_path`` (shown if it dies)."""
+    import urllib.request
+
+    port = free_port()
+    log = log_path.open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", *options, "--host", "127.0.0.1", "--port", str(port)],
+        cwd=cwd,
+        env=env,
+        start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        assert server.poll() is None, log_path.read_text()[-3000:]
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_until(healthy, timeout, f"mlflow server {' '.join(options[:2])}")
+        yield url
+    finally:
+        stop_process_group(server, grace=5)
+        log.close()

@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
-import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
 import pytest
 
-from tests.helpers import free_port, run_mtrec, stop_process_group, wait_until
+from tests.helpers import run_mtrec, serve_mlflow
 
 ADMIN = "admin"
 
@@ -37,54 +34,16 @@ def auth_server(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
         f"admin_password = {password}\n"
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
     )
-    port = free_port()
-    log = (server_dir / "server.log").open("w")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--app-name",
-            "basic-auth",
-            "--backend-store-uri",
-            f"sqlite:///{server_dir / 'mlflow.db'}",
-            "--artifacts-destination",
-            str(server_dir / "artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        cwd=server_dir,
-        env={
-            **os.environ,
-            "MLFLOW_AUTH_CONFIG_PATH": str(config),
-            # The basic-auth app signs its CSRF tokens with it (MLflow 3.17 refuses to start without).
-            "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16),
-        },
-        start_new_session=True,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        assert server.poll() is None, (server_dir / "server.log").read_text()[-3000:]
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
-    try:
-        wait_until(healthy, 180, "mlflow server --app-name basic-auth")
+    options = ["--app-name", "basic-auth", "--backend-store-uri", f"sqlite:///{server_dir / 'mlflow.db'}"]
+    options += ["--artifacts-destination", str(server_dir / "artifacts"), "--workers", "1"]
+    env = {
+        **os.environ,
+        "MLFLOW_AUTH_CONFIG_PATH": str(config),
+        # The basic-auth app signs its CSRF tokens with it (MLflow 3.17 refuses to start without).
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16),
+    }
+    with serve_mlflow(options, server_dir / "server.log", 180, env=env, cwd=server_dir) as url:
         yield url, password, server_dir
-    finally:
-        stop_process_group(server, grace=5)
-        log.close()
 
 
 def files_holding(folder: Path, secret: str) -> list[Path]:

@@ -16,14 +16,13 @@ import subprocess
 import sys
 import tempfile
 import threading
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
 import pytest
 
-from tests.helpers import free_port, run_mtrec, stop_process_group, wait_until
+from tests.helpers import free_port, run_mtrec, serve_mlflow, stop_process_group, wait_until
 
 SWEEP = (
     "-m",
@@ -92,45 +91,16 @@ def postgres_uri() -> Iterator[str]:
 def mlflow_server(postgres_uri: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """`mlflow server` on PostgreSQL, serving artifacts from a shared folder (README's command)."""
     artifacts = tmp_path / "shared-artifacts"
-    port = free_port()
-    log = (tmp_path / "mlflow-server.log").open("w")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--backend-store-uri",
-            postgres_uri,
-            "--artifacts-destination",
-            str(artifacts),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-        ],
-        start_new_session=True,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        assert server.poll() is None, (tmp_path / "mlflow-server.log").read_text()[-3000:]
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
-    try:
-        wait_until(healthy, 120, "mlflow server")
+    options = [
+        "--backend-store-uri",
+        postgres_uri,
+        "--artifacts-destination",
+        str(artifacts),
+        "--workers",
+        "2",
+    ]
+    with serve_mlflow(options, tmp_path / "mlflow-server.log", 120) as url:
         yield url, artifacts
-    finally:
-        stop_process_group(server, grace=5)
-        log.close()
 
 
 def assert_every_run_has_all_its_metrics(sweep_dir: Path, num_jobs: int) -> None:
