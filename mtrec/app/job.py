@@ -21,7 +21,7 @@ from typing import NoReturn, cast
 
 from omegaconf import OmegaConf
 
-from mtrec.app import sweep_state
+from mtrec.app import sweep_state, warmup
 from mtrec.app.dataset import prepare, split_inputs
 from mtrec.app.process import ProcessState
 from mtrec.config import Config, ConfigError
@@ -194,6 +194,8 @@ def _train(
     ctx.output_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cast(object, cfg), ctx.output_dir / "config.yaml", resolve=True)
     export_dir = ctx.output_dir / "export" if run.run_id and cfg.tracking.log_model else None
+    report = ctx.sweep_dir is not None and cfg.tracking.enabled  # the sweep's report, at its end
+    _warm_up(state, log_model=export_dir is not None, report=report)
     metrics = training.train(cfg, split, ctx.output_dir, state, run.log_metrics, export_dir)
     if export_dir is not None:
         from mtrec.serving import pyfunc
@@ -215,6 +217,16 @@ def _import_training(state: ProcessState) -> ModuleType:
         import_tensorflow()  # without its CPU start-up notices (mtrec.tensorflow_import)
         from mtrec.app import training
     return training
+
+
+def _warm_up(state: ProcessState, log_model: bool, report: bool) -> None:
+    """Once a process, just before its first model trains: what the model's log and the sweep's
+    report will need, loaded meanwhile (``mtrec.app.warmup``)."""
+    if "warm-up" in state.set_up:
+        return
+    state.set_up.add("warm-up")
+    tasks = [warmup.mlflow_requirement_map] * log_model + [warmup.report_modules] * report
+    state.warm_up = warmup.start(tasks)
 
 
 def _run_sweep_job(cfg: Config, ctx: JobContext, state: ProcessState) -> Objective:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import threading
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,6 +66,8 @@ class ProcessState:
       export_graphs: the last exported serving graph (``mtrec.serving.export.GraphCache``), made
         on first use: creating it needs TensorFlow.
       set_up: names of the one-off set-ups done (:meth:`once`).
+      warm_up: the thread loading what the end of the first run needs (``mtrec.app.warmup``),
+        once started.
     """
 
     splits: dict[Hashable, Split] = field(default_factory=dict)
@@ -74,6 +77,7 @@ class ProcessState:
     export_graphs: Any = None
     set_up: set[str] = field(default_factory=set)
     strategies: dict[str, Any] = field(default_factory=dict)
+    warm_up: threading.Thread | None = None
 
     def split(self, key: Hashable, load: Callable[[], Split]) -> Split:
         """The split cached under ``key``, loaded with ``load()`` the first time."""

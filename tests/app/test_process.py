@@ -31,3 +31,30 @@ def test_cache_stats_count_loads_and_hits() -> None:
     dataset.load_split(cfg, state)
     after = state.cache_stats()
     assert (after["loads"] - before["loads"], after["hits"] - before["hits"]) == (1, 1)
+
+
+def test_warm_up_runs_every_task_in_order_past_a_failing_one() -> None:
+    from mtrec.app import warmup
+
+    done: list[str] = []
+
+    def fails() -> None:
+        done.append("fails")
+        raise RuntimeError("not fatal")
+
+    thread = warmup.start([fails, lambda: done.append("after")])
+    assert thread is not None and thread.daemon
+    thread.join(timeout=10)
+    assert done == ["fails", "after"]
+    assert warmup.start([]) is None
+
+
+def test_warm_up_builds_the_map_mlflows_requirement_check_uses() -> None:
+    """If MLflow renames its private map builder, the warm-up silently does nothing: this fails."""
+    from mlflow.utils import requirements_utils
+
+    from mtrec.app import warmup
+
+    assert hasattr(requirements_utils, "_init_packages_to_modules_map")
+    warmup.mlflow_requirement_map()
+    assert requirements_utils._MODULES_TO_PACKAGES and "mlflow" in requirements_utils._PACKAGES_TO_MODULES
