@@ -192,12 +192,11 @@ def load_model(uri: str) -> pyfunc.MtrecPyfunc:
         model.model = loading.load_export(Path(uri))
         return model
     try:
-        loaded = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+        return pyfunc.load_logged(uri)
     except (MlflowException, OSError) as e:
         raise CliError(f"cannot load model {uri!r}: {str(e).splitlines()[0]}") from None
-    if not isinstance(loaded, pyfunc.MtrecPyfunc):
-        raise CliError(f"{uri!r} is an MLflow model, but not one logged by mtrec")
-    return loaded
+    except pyfunc.NotMtrecModelError as e:
+        raise CliError(str(e)) from None
 
 
 def _read_csv(path: str, columns: list[str]) -> pd.DataFrame:

@@ -30,7 +30,7 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.models import ModelSignature
+from mlflow.models import Model, ModelSignature
 from mlflow.pyfunc import PythonModel, PythonModelContext
 from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
@@ -126,6 +126,49 @@ class MtrecPyfunc(PythonModel):
             }
         )
         return frame[np.isfinite(frame["score"])].reset_index(drop=True)
+
+
+class NotMtrecModelError(ValueError):
+    """An MLflow model that :func:`log_model` did not log."""
+
+
+def load_logged(uri: str) -> MtrecPyfunc:
+    """A model :func:`log_model` logged, from its URI (``models:/m-...``, ``runs:/ID/model``, a
+    folder), as ``mlflow.pyfunc.load_model(uri).unwrap_python_model()`` returns it, minus one cost.
+
+    ``mlflow.pyfunc.load_model`` first checks the model's pip requirements against every installed
+    distribution, which maps them all to their modules (0.8 s of a predict command's 3-4 s after
+    TensorFlow's import, measured 2026-12-03). The requirements :func:`log_model` writes are the
+    exact pins of :func:`mtrec.serving.loading.requirements`; this compares those directly and
+    warns of a mismatch as MLflow does. The model folder is MLflow's own (downloaded for a remote
+    store, the store's folder for a local one).
+
+    Raises:
+      NotMtrecModelError: for an MLflow model without mtrec's export artifact.
+    """
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    flavor = Model.load(local).flavors.get("python_function", {})
+    export = flavor.get("artifacts", {}).get(EXPORT_ARTIFACT, {}).get("path")
+    if export is None or not (local / export / loading.METADATA_FILE).is_file():
+        raise NotMtrecModelError(f"{uri!r} is an MLflow model, but not one logged by mtrec")
+    _warn_requirement_mismatches(local / "requirements.txt")
+    wrapped = MtrecPyfunc()
+    wrapped.model = loading.load_export(local / export)
+    return wrapped
+
+
+def _warn_requirement_mismatches(path: Path) -> None:
+    if not path.is_file():
+        return
+    logged = {line.strip() for line in path.read_text().splitlines() if "==" in line}
+    different = sorted(logged - set(loading.requirements()))
+    if different:
+        warnings.warn(
+            f"the model was logged with {', '.join(different)}; this environment has "
+            f"{', '.join(sorted(set(loading.requirements()) - logged))}",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _strings(values: Any) -> np.ndarray:

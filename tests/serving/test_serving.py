@@ -8,6 +8,7 @@ compare what came back with the in-memory model's own ratings and brute-force to
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -175,6 +176,45 @@ def test_pyfunc_load_model_answers_dataframes(logged: Logged) -> None:
     assert list(top.movie_title[:3]) == expected_ranking(logged, 1)[0][:3]
     with pytest.raises(serving.UnknownIdError, match="allow_unknown"):
         model.predict(pd.DataFrame({"user_id": ["nobody"]}))
+
+
+def test_load_logged_answers_as_mlflows_loader_and_refuses_other_models(
+    logged: Logged, tmp_path: Path
+) -> None:
+    """The predict commands' loader (no requirement scan) gives what mlflow.pyfunc.load_model does."""
+    mlflow.set_tracking_uri(logged.uri)
+    uri = f"runs:/{logged.run_id}/{pyfunc.MODEL_NAME}"
+    ours = pyfunc.load_logged(uri)
+    theirs = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    users, movies = logged.split.train.user_vocab[:4], logged.split.train.movie_vocab[:4]
+    pd.testing.assert_frame_equal(
+        ours.ratings(users, movies, False, "fix"), theirs.ratings(users, movies, False, "fix")
+    )
+    code = tmp_path / "foreign.py"
+    code.write_text(
+        "import mlflow\n\n\nclass Echo(mlflow.pyfunc.PythonModel):\n"
+        "    def predict(self, context, model_input: list[str]) -> list[str]:\n"
+        "        return model_input\n\n\n"
+        "mlflow.models.set_model(Echo())\n"
+    )
+    other = tmp_path / "other"
+    mlflow.pyfunc.save_model(other, python_model=str(code))
+    with pytest.raises(pyfunc.NotMtrecModelError, match="not one logged by mtrec"):
+        pyfunc.load_logged(str(other))
+    assert predict.predict_main(["--model", str(other), "--user", "u", "--movie", "m"]) == 1
+
+
+def test_load_logged_warns_when_the_model_was_logged_with_other_versions(
+    logged: Logged, tmp_path: Path
+) -> None:
+    mlflow.set_tracking_uri(logged.uri)
+    local = Path(
+        mlflow.artifacts.download_artifacts(f"runs:/{logged.run_id}/{pyfunc.MODEL_NAME}", dst_path=tmp_path)
+    )
+    requirements = local / "requirements.txt"
+    requirements.write_text(re.sub(r"numpy==\S+", "numpy==0.0.1", requirements.read_text()))
+    with pytest.warns(UserWarning, match=r"logged with numpy==0\.0\.1"):
+        pyfunc.load_logged(str(local))
 
 
 @pytest.mark.parametrize(
