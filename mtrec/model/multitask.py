@@ -150,10 +150,19 @@ class MultitaskModel(tfrs.models.Model):
 
     def learned_weights(self) -> dict[str, tf.Tensor]:
         """``weight/<task>``: each trained task's learned weight now; empty for fixed weights."""
-        if self.weighting is None:
+        weighting = self.weighting
+        if weighting is None:
             return {}
-        weights = self.weighting.current_weights()
-        return {f"weight/{name}": weights[i] for i, name in enumerate(self.weighting.task_names)}
+
+        def by_name(weights: tf.Tensor) -> dict[str, tf.Tensor]:
+            return {f"weight/{name}": weights[i] for i, name in enumerate(weighting.task_names)}
+
+        context = tf.distribute.get_replica_context()
+        if context is None or context.num_replicas_in_sync == 1:
+            return by_name(weighting.current_weights())
+        # Keras sums what the replicas' steps return (MirroredStrategy) unless it is one tensor for
+        # all of them, as a metric's result is: made once, in cross-replica context.
+        return context.merge_call(lambda strategy: by_name(weighting.current_weights()))
 
     def index_candidates(self) -> tf.Tensor:
         """Indexes every movie's current candidate vector for the retrieval task's top-K metrics
