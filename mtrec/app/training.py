@@ -34,6 +34,7 @@ from mtrec.model.tasks.binary import BinaryTask
 from mtrec.model.tasks.regression import RegressionTask
 from mtrec.model.tasks.retrieval import RetrievalTask
 from mtrec.model.towers import Towers
+from mtrec.model.weighting import GradNormWeighting, LossWeighting, UncertaintyWeighting
 from mtrec.serving.export import GraphCache, export_model
 from mtrec.training.callbacks import LogFn
 from mtrec.training.datasets import make_dataset
@@ -187,7 +188,21 @@ def compose_model(cfg: Config, train: Interactions) -> MultitaskModel:
                     movie_score_bias=m["popularity_prior"] * log_frequency if m["popularity_prior"] else None,
                 )
             )
-    return MultitaskModel(towers, tasks)
+    return MultitaskModel(towers, tasks, weighting=loss_weighting(cfg, tasks))
+
+
+def loss_weighting(cfg: Config, tasks: list[Task]) -> LossWeighting | None:
+    """``loss.weighting``'s learned weights over the tasks of weight > 0, starting from those
+    weights (GradNorm's optimizer: a second one of ``optimizer.name`` and ``optimizer.lr``, as the
+    paper trains the weights with the network's); None for ``fixed``."""
+    trained = [task for task in tasks if task.weight > 0]
+    names, weights = [task.name for task in trained], [task.weight for task in trained]
+    if cfg.loss.weighting == "uncertainty":
+        return UncertaintyWeighting(names, weights)
+    if cfg.loss.weighting == "gradnorm":
+        optimizer = OPTIMIZERS[cfg.optimizer.name](learning_rate=cfg.optimizer.lr)
+        return GradNormWeighting(names, weights, optimizer, alpha=cfg.loss.gradnorm_alpha)
+    return None
 
 
 def _head(hidden_units: list[int] | None, key: str) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from mtrec.config.schema import (
     STRATEGIES,
     TABLE_FORMATS,
     TASK_KINDS,
+    WEIGHTINGS,
     Config,
     DatasetConfig,
     ParetoObjective,
@@ -115,6 +116,19 @@ def validate(cfg: Config) -> None:
         "model.logq_correction",
         "false with loss.retrieval_candidates=all (no sampled negatives to correct)",
         m.logq_correction,
+    )
+    _require(w.weighting in WEIGHTINGS, "loss.weighting", f"one of {WEIGHTINGS}", w.weighting)
+    _require(
+        math.isfinite(w.gradnorm_alpha) and w.gradnorm_alpha >= 0,
+        "loss.gradnorm_alpha",
+        ">= 0",
+        w.gradnorm_alpha,
+    )
+    _require(
+        w.weighting != "gradnorm" or cfg.trainer.strategy == "default",
+        "trainer.strategy",
+        "default with loss.weighting=gradnorm (its gradient norms are computed on one device)",
+        cfg.trainer.strategy,
     )
     _validate_tasks(cfg.tasks)
 

@@ -42,9 +42,16 @@ def named_override(override: str) -> bool:
     """Whether a run's name shows this command-line override (``key=value``, ``+key=value``).
 
     Names start with the tasks' weights, so ``loss`` and ``tasks.<name>.weight`` overrides are
-    shown that way; recipes (``experiment``, ``hparams_search``) show through the keys they set,
-    if at all.
+    shown that way, except the learned weighting's keys (:data:`LEARNED_WEIGHTING`), which the
+    weights do not show; recipes (``experiment``, ``hparams_search``) show through the keys they
+    set, if at all.
     """
     key = override.lstrip("+~").split("=", 1)[0]
+    if key in LEARNED_WEIGHTING:
+        return True
     is_weight = key.startswith("tasks.") and key.endswith(".weight")
     return is_shown(key) and not is_weight and not matches(key, ("loss", "experiment", "hparams_search"))
+
+
+LEARNED_WEIGHTING = ("loss.weighting", "loss.gradnorm_alpha")
+"""``loss`` keys a run's name shows: with learned weights the tasks' weights are only the start."""

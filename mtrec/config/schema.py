@@ -23,6 +23,7 @@ DUPLICATES = ("error", "keep", "drop")
 TABLE_FORMATS = ("csv", "tsv", "parquet")
 OPTIMIZERS = ("adagrad", "adam", "sgd")
 REDUCTIONS = ("sum", "mean")
+WEIGHTINGS = ("fixed", "uncertainty", "gradnorm")
 CANDIDATES = ("in_batch", "all")
 GOALS = ("min", "max")
 STRATEGIES = ("default", "mirrored", "multi_worker")
@@ -231,6 +232,13 @@ class LossConfig:
     retrieval_candidates: str = "in_batch"
     """Each query's negatives: ``in_batch`` (TFRS's in-batch softmax) or ``all`` (every movie: an
     exact softmax over the catalogue)."""
+    weighting: str = "fixed"
+    """How the trained tasks' losses are weighted: ``fixed`` (``sum weight x loss``), or learned
+    from the tasks' weights as a start: ``uncertainty`` (Kendall et al.'s log-variances) or
+    ``gradnorm`` (Chen et al.; one device only). Formulas: docs/tasks.md."""
+    gradnorm_alpha: float = 1.5
+    """``weighting=gradnorm``: the asymmetry alpha; 0 equalises the tasks' gradient norms, larger
+    values give more weight to tasks whose loss falls slower."""
 
 
 @dataclass

@@ -69,7 +69,8 @@ def train_and_evaluate(
         never a user's earlier positives; None: every row.
 
     Returns:
-      ``test/*`` metrics (``val/*`` too with a validation split), the baselines, and ``time/*``.
+      ``test/*`` metrics (``val/*`` too with a validation split), the baselines, ``time/*``, and
+      with learned loss weights each trained task's final ``weight/<task>``.
 
     Raises:
       NonFiniteLossError: a training loss became NaN or infinite.
@@ -159,6 +160,9 @@ def train_and_evaluate(
             ),
         )
         results["time/refit_seconds"] = time.perf_counter() - refit_start
+    # The final model's learned loss weights (``weight/<task>``; none with fixed weights): after early
+    # stopping, those of the restored epoch; after a refit, the refitted model's.
+    results.update({name: float(value) for name, value in model.learned_weights().items()})
     eval_start = time.perf_counter()
     test_seen = seen_before_test if exclude_seen else None
     results.update(score(model, test_ds, split.test, test_seen, "test", once=True))

@@ -65,6 +65,10 @@ def test_smoke_run_logs_one_complete_mlflow_run(tmp_path: Path) -> None:
             "trainer.top_k=[1,10,500]",
             "mtrec: error: trainer.top_k[2] must be <= the number of candidate movies",
         ),
+        (
+            "loss.weighting=learned",
+            "mtrec: error: loss.weighting must be one of ('fixed', 'uncertainty', 'gradnorm')",
+        ),
         ("dataset=movielens_100k", None),
     ],
 )

@@ -92,6 +92,15 @@ def test_wrong_type_fails_at_composition() -> None:
         ("objectives=[test/rmsee]", "objectives[0] must be one of"),
         ("loss.retrieval_reduction=avg", "loss.retrieval_reduction must be one of ('sum', 'mean')"),
         (
+            "loss.weighting=learned",
+            "loss.weighting must be one of ('fixed', 'uncertainty', 'gradnorm') (got 'learned')",
+        ),
+        ("loss.gradnorm_alpha=-1", "loss.gradnorm_alpha must be >= 0 (got -1.0)"),
+        (
+            "loss.weighting=gradnorm trainer.strategy=mirrored",
+            "trainer.strategy must be default with loss.weighting=gradnorm",
+        ),
+        (
             "sweep.pareto=[{metric:test/rmse,goal:min}]",
             "sweep.pareto must be a list of at least two objectives",
         ),

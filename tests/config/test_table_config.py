@@ -78,3 +78,8 @@ def test_the_split_rule_is_a_run_defining_shown_key_and_the_layout_is_not() -> N
     assert is_shown("dataset.split") and is_shown("dataset.duplicates")
     assert not is_shown("dataset.columns.user") and not is_shown("dataset.items.path")
     assert named_override("dataset.split=temporal") and not named_override("dataset.columns.item=title")
+
+
+def test_run_names_show_the_learned_weighting_but_not_the_loss_weights() -> None:
+    assert named_override("loss.weighting=uncertainty") and named_override("loss.gradnorm_alpha=1")
+    assert not named_override("loss.rating_weight=0.5") and not named_override("loss=joint")

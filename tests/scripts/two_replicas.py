@@ -55,6 +55,13 @@ for strategy in ("default", "mirrored"):
         result[f"{strategy}/{rows}/step_logs"] = {k: float(v[0]) for k, v in logs.items()}
         weights = [w.numpy().tolist() for w in model.trainable_weights]
         result[f"{strategy}/{rows}/weights_after_step"] = weights
+    # Learned (uncertainty) weights: each replica adds s_i / replicas, so the step is one device's.
+    cfg = compose_config(*overrides, f"trainer.strategy={strategy}", "loss.weighting=uncertainty")
+    model = training.build_model(cfg, split, state)
+    logs = model.fit(tf.data.Dataset.from_tensors(steps["63"]), epochs=1, verbose=0).history
+    result[f"{strategy}/uncertainty/step_logs"] = {k: float(v[0]) for k, v in logs.items()}
+    weights = [w.numpy().tolist() for w in model.trainable_weights]
+    result[f"{strategy}/uncertainty/weights_after_step"] = weights
     cfg = compose_config(*overrides, f"trainer.strategy={strategy}")
     result[strategy + "/metrics"] = training.train(cfg, split, out / strategy, state)
 print(json.dumps(result))

@@ -61,6 +61,22 @@ def test_one_mirrored_step_equals_one_default_step(two_replicas: dict, rows: str
         np.testing.assert_allclose(np.array(got), np.array(want), rtol=1e-4, atol=1e-6)
 
 
+def test_one_mirrored_step_with_uncertainty_weighting_equals_one_default_step(two_replicas: dict) -> None:
+    default, mirrored = (
+        two_replicas["default/uncertainty/step_logs"],
+        two_replicas["mirrored/uncertainty/step_logs"],
+    )
+    assert {"loss", "weight/rating", "weight/retrieval"} <= set(mirrored) == set(default)
+    for name in default:
+        assert mirrored[name] == pytest.approx(default[name], rel=1e-5, abs=1e-6), name
+    after = zip(
+        two_replicas["mirrored/uncertainty/weights_after_step"],
+        two_replicas["default/uncertainty/weights_after_step"],
+    )
+    for got, want in after:
+        np.testing.assert_allclose(np.array(got), np.array(want), rtol=1e-4, atol=1e-6)
+
+
 def test_mirrored_training_and_evaluation_match_default(two_replicas: dict) -> None:
     default, mirrored = two_replicas["default/metrics"], two_replicas["mirrored/metrics"]
     for name in ("test/rmse", "test/loss", "test/retrieval_loss"):
