@@ -78,3 +78,11 @@ def test_the_split_rule_is_a_run_defining_shown_key_and_the_layout_is_not() -> N
     assert is_shown("dataset.split") and is_shown("dataset.duplicates")
     assert not is_shown("dataset.columns.user") and not is_shown("dataset.items.path")
     assert named_override("dataset.split=temporal") and not named_override("dataset.columns.item=title")
+
+
+def test_the_baselines_do_not_define_a_run() -> None:
+    # Reference numbers fitted apart from the model: runs finished before them are still resumed.
+    from mtrec.config.run_keys import defines_run
+
+    assert not defines_run("baselines.strong") and not defines_run("baselines.ease_l2")
+    assert defines_run("trainer.ranking_k")
