@@ -14,6 +14,7 @@ import numpy as np
 
 from mtrec.data.grouplens import read_grouplens
 from mtrec.data.splits import random_split
+from mtrec.evaluation.ease import fit_ease
 
 
 def top_100_accuracy(scores: np.ndarray, seen: np.ndarray, users: np.ndarray, movies: np.ndarray) -> tuple:
@@ -38,13 +39,9 @@ def main(path: str) -> None:
     pop = np.tile(x.sum(axis=0), (len(x), 1))
     all_movies, unseen = top_100_accuracy(pop, seen, users, movies)
     print(f"popularity       {all_movies:.4f}                {unseen:.4f}")
-    gram = x.T @ x
+    gram = (x.T @ x).astype(np.float64)
     for lam in (200, 500, 1000, 2000, 5000):
-        g = gram.copy()
-        g[np.diag_indices_from(g)] += lam
-        p = np.linalg.inv(g)
-        b = -p / np.diag(p)
-        b[np.diag_indices_from(b)] = 0
+        b = fit_ease(gram, lam)  # column 0 (no movie) has no interactions: its weights are 0
         print(
             f"EASE lambda={lam:<5d} %.4f                %.4f" % top_100_accuracy(x @ b, seen, users, movies)
         )

@@ -26,8 +26,8 @@ from mtrec.config import Config
 from mtrec.config.checks import metric_prefix
 from mtrec.data.interactions import Interactions, Split, movies_by_user
 from mtrec.data.labels import TaskLabels
-from mtrec.data.splits import refit_split
-from mtrec.evaluation.baselines import compute_baselines, fit_biases
+from mtrec.data.splits import carve_validation, refit_split
+from mtrec.evaluation.baselines import StrongBaselines, compute_baselines, fit_biases
 from mtrec.model.multitask import MultitaskModel
 from mtrec.model.tasks.base import Task
 from mtrec.model.tasks.binary import BinaryTask
@@ -212,7 +212,7 @@ def _head(hidden_units: list[int] | None, key: str) -> dict[str, Any]:
 
 def baselines(cfg: Config, split: Split, state: ProcessState) -> dict[str, float]:
     """The baselines of the split the final model trains on, computed once per process and split."""
-    d, t = cfg.dataset, cfg.trainer
+    d, t, b = cfg.dataset, cfg.trainer, cfg.baselines
     final = refit_split(split) if t.refit else split
     labels = task_labels(cfg)
     fractions = tuple(task.label_fraction for task in cfg.tasks.values())
@@ -225,8 +225,31 @@ def baselines(cfg: Config, split: Split, state: ProcessState) -> dict[str, float
         tuple(t.top_k),
         repr(labels),
         fractions,
+        (tuple(t.ranking_k), t.exclude_seen, json.dumps(section(b), sort_keys=True)) if b.strong else None,
     )
-    return state.baselines_of(key, lambda: compute_baselines(final, t.top_k, labels))
+
+    def compute() -> dict[str, float]:
+        strong = None
+        if b.strong:
+            # EASE's λ is chosen on the run's validation split; without one, on rows carved out of
+            # the final training rows by the dataset's rule (EASE is then refitted on all of them).
+            if split.val is not None:
+                selection = Split(split.train, split.val)
+            else:
+                carved = carve_validation(final, b.selection_fraction, d.split_seed, d.split, d.leave_out)
+                selection = Split(carved.train, cast(Interactions, carved.val))
+            strong = StrongBaselines(
+                selection=selection,
+                ranking_k=tuple(t.ranking_k),
+                exclude_seen=t.exclude_seen,
+                ease_l2=tuple(b.ease_l2),
+                max_items=b.max_items,
+                knn_neighbours=b.knn_neighbours,
+                knn_shrinkage=b.knn_shrinkage,
+            )
+        return compute_baselines(final, t.top_k, labels, strong)
+
+    return state.baselines_of(key, compute)
 
 
 def train(

@@ -166,6 +166,14 @@ def validate(cfg: Config) -> None:
     validate_pareto(cfg.sweep.pareto)
     for i, objective in enumerate(cfg.sweep.pareto):
         _require(objective.metric in known, f"sweep.pareto[{i}].metric", f"one of {known}", objective.metric)
+    b = cfg.baselines
+    _require(b.max_items > 0, "baselines.max_items", "> 0", b.max_items)
+    _require(len(b.ease_l2) > 0, "baselines.ease_l2", "a non-empty list", list(b.ease_l2))
+    for i, l2 in enumerate(b.ease_l2):
+        _require(l2 > 0, f"baselines.ease_l2[{i}]", "> 0", l2)
+    _require(0 < b.selection_fraction < 1, "baselines.selection_fraction", "in (0, 1)", b.selection_fraction)
+    _require(b.knn_neighbours > 0, "baselines.knn_neighbours", "> 0", b.knn_neighbours)
+    _require(b.knn_shrinkage >= 0, "baselines.knn_shrinkage", ">= 0", b.knn_shrinkage)
 
 
 def validate_pareto(objectives: Sequence[ParetoObjective], key: str = "sweep.pareto") -> None:

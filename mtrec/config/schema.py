@@ -291,6 +291,30 @@ class TrainerConfig:
 
 
 @dataclass
+class BaselinesConfig:
+    """The strong baselines reported beside every run (``baseline/ease/*``, ``baseline/knn/*``),
+    fitted once per split next to popularity and the bias model."""
+
+    strong: bool = True
+    """Fit EASE (retrieval) and item-kNN (regression tasks); false: popularity and the bias models
+    only."""
+    max_items: int = 20000
+    """Skip EASE and item-kNN (with a note in the log) above this many movies: each holds a few
+    movies x movies float64 matrices (3.2 GB each at 20,000)."""
+    ease_l2: list[float] = field(default_factory=lambda: [50.0, 100.0, 200.0, 500.0, 1000.0])
+    """EASE's L2 weights λ to choose from, by NDCG at the first ``trainer.ranking_k`` on the
+    validation split (or, without one, on ``selection_fraction`` of the training rows)."""
+    selection_fraction: float = 0.1
+    """Without a validation split: the share of training rows EASE's λ is chosen on, carved by
+    the dataset's split rule and ``dataset.split_seed``; EASE is then refitted on every training row."""
+    knn_neighbours: int = 40
+    """Item-kNN's k: the most similar movies the user rated that a prediction averages."""
+    knn_shrinkage: float = 100.0
+    """Shrinkage of item-kNN's Pearson-baseline similarities towards 0 for movies with few common
+    raters (Surprise's default)."""
+
+
+@dataclass
 class TrackingConfig:
     """Where runs are recorded (``tracking=...``)."""
 
@@ -355,6 +379,8 @@ class Config:
     """Metric(s) the Hydra task returns, so sweepers can optimise them."""
     sweep: SweepConfig = field(default_factory=SweepConfig)
     """Multirun behaviour."""
+    baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
+    """The strong baselines beside every run."""
     dry_run: bool = False
     """Compose, validate, load data and build the model, but do not train or log."""
 

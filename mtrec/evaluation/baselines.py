@@ -1,20 +1,27 @@
-"""Trivial baselines that every run is judged against, on its own split.
+"""The baselines that every run is judged against, on its own split.
 
-On MovieLens 100K the tutorial's models barely beat these, so every run reports them beside its
-own numbers: a popularity recommender (top-K accuracy), and the global-mean and user+movie-bias
-rating predictors (RMSE).
+On MovieLens 100K the tutorial's models barely beat the trivial ones, so every run reports them
+beside its own numbers: a popularity recommender (top-K accuracy), and the global-mean and
+user+movie-bias rating predictors (RMSE). With :class:`StrongBaselines`, two strong non-neural
+ones join them: EASE for retrieval (:mod:`mtrec.evaluation.ease`) and an item-kNN rating predictor
+for regression tasks (:mod:`mtrec.evaluation.knn`).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from mtrec.data.interactions import Interactions, Split
 from mtrec.data.labels import TaskLabels
+from mtrec.evaluation.ease import ease_metrics, fit_ease, gram, select_l2
+from mtrec.evaluation.knn import knn_predictions, pearson_baseline_similarity
+
+logger = logging.getLogger("mtrec")
 
 
 def popularity_top_k_accuracy(split: Split, ks: Sequence[int]) -> dict[int, float]:
@@ -91,18 +98,54 @@ def labelled(data: Interactions, task: str = "rating") -> Interactions:
 TUTORIAL_TASKS = (TaskLabels("rating", "regression", "rating"), TaskLabels("retrieval", "retrieval"))
 
 
+@dataclass(frozen=True)
+class StrongBaselines:
+    """What EASE and item-kNN need beyond the split (``baselines.*`` and the trainer's ranking keys).
+
+    Attributes:
+      selection: EASE fits ``selection.train`` for each λ of ``ease_l2`` and keeps the best NDCG
+        at the first ``ranking_k`` on ``selection.test`` (the run's validation split, or one
+        carved from its training rows).
+      ranking_k: the K of ``recall_at_K`` and ``ndcg_at_K``.
+      exclude_seen: Recall/NDCG never rank a user's earlier movies (the trainer's rule).
+      ease_l2: the grid of EASE's L2 weight λ.
+      max_items: above this many movies both are skipped (their matrices are movies x movies).
+      knn_neighbours: item-kNN's k.
+      knn_shrinkage: the shrinkage of item-kNN's similarities.
+    """
+
+    selection: Split
+    ranking_k: Sequence[int] = (10, 100)
+    exclude_seen: bool = True
+    ease_l2: Sequence[float] = (50.0, 100.0, 200.0, 500.0, 1000.0)
+    max_items: int = 20_000
+    knn_neighbours: int = 40
+    knn_shrinkage: float = 100.0
+
+
 def compute_baselines(
-    split: Split, ks: Sequence[int], tasks: Sequence[TaskLabels] = TUTORIAL_TASKS
+    split: Split,
+    ks: Sequence[int],
+    tasks: Sequence[TaskLabels] = TUTORIAL_TASKS,
+    strong: StrongBaselines | None = None,
 ) -> dict[str, float]:
     """Every baseline metric of each task, named ``baseline/<predictor>/<task prefix><metric>``
     (``baseline/bias/rmse``, ``baseline/bias/like/auc``: the model's metric is ``test/like/auc``).
 
-    Retrieval: popularity over the task's positive training rows (every row, for the tutorial).
-    Regression: the global mean and the user + movie bias model. Binary: the training positive
-    rate and a bias-only logistic model (log-loss, AUC). Regression and binary baselines fit only
-    the rows whose label the task may use, as the model does.
+    Retrieval: popularity over the task's positive training rows (every row, for the tutorial);
+    with ``strong``, EASE too (top-K accuracy, Recall/NDCG, and its chosen λ as ``ease/l2``).
+    Regression: the global mean and the user + movie bias model; with ``strong``, item-kNN.
+    Binary: the training positive rate and a bias-only logistic model (log-loss, AUC); item-kNN
+    predicts ratings, not probabilities, so binary tasks get no strong baseline. Regression and
+    binary baselines fit only the rows whose label the task may use, as the model does.
     """
     metrics: dict[str, float] = {}
+    if strong is not None and split.train.num_movies > strong.max_items:
+        logger.info(
+            f"baselines: EASE and item-kNN skipped, {split.train.num_movies:,} movies > "
+            f"baselines.max_items={strong.max_items:,} (their matrices are movies x movies)"
+        )
+        strong = None
     for task in tasks:
 
         def name(predictor_metric: str, task: TaskLabels = task) -> str:
@@ -113,6 +156,10 @@ def compute_baselines(
             positives = Split(task.positive_rows(split.train), task.positive_rows(split.test))
             for k, v in popularity_top_k_accuracy(positives, ks).items():
                 metrics[name(f"popularity/top_{k}_accuracy")] = v
+            if strong is not None:
+                metrics.update(
+                    {name(f"ease/{key}"): v for key, v in ease_baseline(split, ks, task, strong).items()}
+                )
             continue
         # The task's labels in the rating column, so the rating baselines serve every regression task.
         train = task.labelled_rows(split.train)
@@ -122,9 +169,52 @@ def compute_baselines(
         if task.kind == "regression":
             metrics[name("global_mean/rmse")] = global_mean_rmse(labels)
             metrics[name("bias/rmse")] = _rmse(bias_predictions(labels), labels.test.rating)
+            if strong is not None:
+                predictions = item_knn_predictions(labels, strong.knn_neighbours, strong.knn_shrinkage)
+                metrics[name("knn/rmse")] = _rmse(predictions, labels.test.rating)
         else:
             metrics.update({name(key): v for key, v in binary_baselines(labels).items()})
     return metrics
+
+
+def ease_baseline(
+    split: Split, ks: Sequence[int], task: TaskLabels, strong: StrongBaselines
+) -> dict[str, float]:
+    """EASE's test metrics on the retrieval task's positive rows, λ chosen on ``strong.selection``.
+
+    EASE is fitted on the training positives; Recall/NDCG exclude (with ``exclude_seen``) every
+    positive the user had before test, validation's too, as the model's do.
+    """
+    select = strong.selection
+    train, test = task.positive_rows(split.train), task.positive_rows(split.test)
+    if len(test) == 0:
+        return {}
+    l2, _, weights = select_l2(
+        task.positive_rows(select.train),
+        task.positive_rows(select.test),
+        strong.ease_l2,
+        min(strong.ranking_k, default=10),
+        strong.exclude_seen,
+    )
+    if weights is None or select.train is not split.train:  # fitted on other rows than the final
+        weights = fit_ease(gram(train), l2)
+    seen = None
+    if strong.exclude_seen:
+        seen = train if split.val is None else train.concat(task.positive_rows(split.val))
+    return {
+        **ease_metrics(train, test, weights, ks, strong.ranking_k, seen),
+        "l2": l2,
+    }
+
+
+def item_knn_predictions(split: Split, k: int = 40, shrinkage: float = 100.0) -> np.ndarray:
+    """Test predictions of item-kNN with baseline estimates (:mod:`mtrec.evaluation.knn`) on the
+    :func:`fit_biases` baseline, clipped to the training ratings' range as Surprise does."""
+    train = split.train
+    baseline = fit_biases(train)
+    similarity = pearson_baseline_similarity(train, baseline, shrinkage)
+    predictions = knn_predictions(train, split.test, similarity, baseline, k)
+    return np.clip(predictions, train.rating.min(), train.rating.max())
 
 
 def binary_baselines(split: Split, reg: float = 1.0, num_epochs: int = 10) -> dict[str, float]:

@@ -3,7 +3,7 @@
 Each job is a (rating fraction f, model, seed); "rating-only" jobs have retrieval weight 0, the
 others are "joint". Per f and model the table gives the mean and spread over seeds of test RMSE,
 and the plot draws one line per model with the seeds' range as a band, plus the bias baseline
-fitted on the same labelled ratings.
+and (for sweeps that logged it) the item-kNN baseline, both fitted on the same labelled ratings.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from mtrec.reports.tables import to_markdown
 FRACTION = "params.dataset.rating_fraction"
 RMSE = "metrics.test/rmse"
 BIAS = "metrics.baseline/bias/rmse"
+KNN = "metrics.baseline/knn/rmse"
 
 
 def transfer_table(sweep: Sweep) -> pd.DataFrame:
@@ -36,6 +37,8 @@ def transfer_table(sweep: Sweep) -> pd.DataFrame:
             table[f"{model} {stat}"] = stats[(stat, model)] if (stat, model) in stats else float("nan")
     table["joint - rating-only"] = table["joint mean"] - table["rating-only mean"]
     table["bias baseline"] = runs.groupby("f")[BIAS].mean()
+    if KNN in runs:  # sweeps from before the strong baselines have none
+        table["knn baseline"] = runs.groupby("f")[KNN].mean()
     return table.reset_index()
 
 
@@ -49,6 +52,7 @@ def transfer_markdown(table: pd.DataFrame) -> str:
             "joint RMSE": [f"{m:.4f} ± {s:.4f}" for m, s in zip(table["joint mean"], table["joint std"])],
             "joint - rating-only": table["joint - rating-only"].round(4),
             "bias baseline": table["bias baseline"].round(4),
+            **({"item-kNN baseline": table["knn baseline"].round(4)} if "knn baseline" in table else {}),
             "seeds": table["joint count"].astype("Int64"),
         }
     )
@@ -66,6 +70,8 @@ def plot_transfer(table: pd.DataFrame, path: Path) -> None:
         ax.plot(table["f"], table[f"{model} mean"], "o-", color=color, label=f"{model} (mean of seeds)")
         ax.fill_between(table["f"], table[f"{model} min"], table[f"{model} max"], color=color, alpha=0.2)
     ax.plot(table["f"], table["bias baseline"], "k--", label="bias baseline (same labels)")
+    if "knn baseline" in table:
+        ax.plot(table["f"], table["knn baseline"], "k:", label="item-kNN baseline (same labels)")
     ax.set_xscale("log")
     ax.set_xlabel("fraction of training ratings labelled (dataset.rating_fraction)")
     ax.set_ylabel("test RMSE")

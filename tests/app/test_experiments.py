@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from mtrec.config import validate
 from mtrec.reports.sweep import Sweep
-from mtrec.reports.transfer import transfer_table
+from mtrec.reports.transfer import transfer_markdown, transfer_table
 from tests.helpers import compose_config, run_mtrec, runs_in
 
 SMALL = ["dataset=synthetic", "trainer.epochs=1", "trainer.batch_size=512"]
@@ -90,3 +90,8 @@ def test_transfer_table_groups_by_fraction_and_model() -> None:
     assert table["joint mean"].tolist() == pytest.approx([0.9, 0.93])  # the FAILED job is left out
     assert table["joint - rating-only"].tolist() == pytest.approx([-0.2, -0.02])
     assert table["bias baseline"].tolist() == pytest.approx([1.05, 0.95])
+    assert "knn baseline" not in table  # a sweep from before the strong baselines
+    runs["metrics.baseline/knn/rmse"] = [1.0, 1.0, 1.0, 0.92, 0.92, 0.92]
+    table = transfer_table(Sweep(runs=runs, title="t"))
+    assert table["knn baseline"].tolist() == pytest.approx([1.0, 0.92])
+    assert "item-kNN baseline" in transfer_markdown(table).splitlines()[0]

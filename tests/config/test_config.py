@@ -115,6 +115,12 @@ def test_wrong_type_fails_at_composition() -> None:
             "sweep.pareto[2].metric must be different from sweep.pareto[0].metric (got 'test/rmse')",
         ),
         ("trainer.top_k=[1,5]", "sweep.pareto[1].metric must be one of"),
+        ("baselines.max_items=0", "baselines.max_items must be > 0 (got 0)"),
+        ("baselines.ease_l2=[100,0]", "baselines.ease_l2[1] must be > 0 (got 0"),
+        ("baselines.ease_l2=[]", "baselines.ease_l2 must be a non-empty list"),
+        ("baselines.selection_fraction=1", "baselines.selection_fraction must be in (0, 1)"),
+        ("baselines.knn_neighbours=0", "baselines.knn_neighbours must be > 0"),
+        ("baselines.knn_shrinkage=-1", "baselines.knn_shrinkage must be >= 0"),
     ],
 )
 def test_bad_values_name_the_key(override: str, message: str) -> None:

@@ -83,3 +83,11 @@ def test_the_split_rule_is_a_run_defining_shown_key_and_the_layout_is_not() -> N
 def test_run_names_show_the_learned_weighting_but_not_the_loss_weights() -> None:
     assert named_override("loss.weighting=uncertainty") and named_override("loss.gradnorm_alpha=1")
     assert not named_override("loss.rating_weight=0.5") and not named_override("loss=joint")
+
+
+def test_the_baselines_do_not_define_a_run() -> None:
+    # Reference numbers fitted apart from the model: runs finished before them are still resumed.
+    from mtrec.config.run_keys import defines_run
+
+    assert not defines_run("baselines.strong") and not defines_run("baselines.ease_l2")
+    assert defines_run("trainer.ranking_k")

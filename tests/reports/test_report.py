@@ -145,6 +145,48 @@ def test_single_run_table_puts_baselines_beside_the_model() -> None:
     assert lines[4].split() == ["test/top_100_accuracy", "0.2000", "-", "0.3000"]
 
 
+def test_strong_baselines_sit_beside_popularity_and_the_bias_model() -> None:
+    # EASE and item-kNN as every run logs them (mtrec.evaluation.baselines.compute_baselines).
+    runs = _sweep().runs.copy()
+    strong = {
+        "baseline/bias/rmse": 0.95,
+        "baseline/knn/rmse": 0.925,
+        "baseline/ease/top_100_accuracy": 0.32,
+        "baseline/ease/ndcg_at_10": 0.44,
+        "baseline/ease/l2": 500.0,
+    }
+    for name, value in strong.items():
+        runs[f"metrics.{name}"] = [value] * 3 + [math.nan]
+    runs["metrics.test/ndcg_at_10"] = [0.4, 0.41, 0.42, math.nan]
+    sweep = sweeps._to_sweep(runs.drop(columns=["job"]), "sweep s", with_histories=False)
+    table = tables.summary_table(
+        sweep, PARETO, metrics=["test/rmse", "test/top_100_accuracy", "test/ndcg_at_10"]
+    )
+    rows = table.set_index("job")
+    assert list(rows.index[4:]) == [
+        f"baseline: {p}" for p in ("bias", "ease", "global_mean", "knn", "popularity")
+    ]
+    assert rows.loc["baseline: knn", "test/rmse"] == 0.925 and rows.loc["baseline: bias", "test/rmse"] == 0.95
+    assert rows.loc["baseline: ease", "test/top_100_accuracy"] == 0.32
+    assert rows.loc["baseline: ease", "test/ndcg_at_10"] == 0.44
+    assert math.isnan(rows.loc["baseline: popularity", "test/ndcg_at_10"])
+
+    # The plot draws each as a labelled line: RMSE's on x (dashed), top-100's on y (dotted).
+    (ax,) = plots.pareto_figure(sweep, tables.summary_table(sweep, PARETO), PARETO).axes
+    labels = {t.get_text().strip() for t in ax.texts}
+    assert {"bias", "knn", "global_mean", "ease", "popularity"} <= labels
+    dashed = sorted(ln.get_xdata()[0] for ln in ax.get_lines() if ln.get_linestyle() == "--")
+    dotted = sorted(ln.get_ydata()[0] for ln in ax.get_lines() if ln.get_linestyle() == ":")
+    assert dashed == [0.925, 0.95, 1.13] and dotted == [0.3, 0.32]
+
+    # One run's table: a column per predictor, each value beside its metric.
+    text = tables.format_metrics("run", {"test/rmse": 0.9, "test/ndcg_at_10": 0.42, **strong})
+    lines = text.splitlines()
+    assert lines[1].split() == ["metric", "model", "bias", "ease", "knn"]
+    assert lines[3].split() == ["test/rmse", "0.9000", "0.9500", "-", "0.9250"]
+    assert lines[4].split() == ["test/ndcg_at_10", "0.4200", "-", "0.4400", "-"]
+
+
 def test_a_retried_job_counts_by_its_last_run() -> None:
     runs = pd.DataFrame(
         {
