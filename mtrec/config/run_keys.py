@@ -7,7 +7,7 @@ the other FINISHED, reports do not show them as swept, and run names leave them 
 
 from __future__ import annotations
 
-NOT_RUN_DEFINING = ("tracking", "sweep", "objectives", "dry_run", "trainer.verbose")
+NOT_RUN_DEFINING = ("tracking", "sweep", "objectives", "dry_run", "trainer.verbose", "trial")
 """Keys (or whole sections) that never change what a run computes."""
 
 DATA_LOCATION = (
