@@ -9,6 +9,7 @@ without ``hydra.sweeper.study_name`` it is named from the search (see :func:`def
 import hashlib
 import json
 import threading
+import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -81,22 +82,30 @@ def open_study(
       StudyError: the storage cannot be opened, or the stored study has other directions.
     """
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    try:
-        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning, module="optuna")
-        storage = optuna.storages.RDBStorage(
-            url, engine_kwargs=kwargs, heartbeat_interval=heartbeat_interval, grace_period=grace_period
-        )
-        study = optuna.create_study(
-            storage=storage,
-            study_name=name,
-            sampler=sampler,
-            pruner=pruner,
-            directions=cast(list[Any], list(directions)),
-            load_if_exists=True,
-        )
-    except Exception as e:  # SQLAlchemy's and Optuna's errors: the storage or the study is unusable
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise StudyError(f"hydra.sweeper.storage={_redact(url)}: cannot open study {name!r}: {first}") from e
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats
+    for attempt in range(3):
+        try:
+            storage = optuna.storages.RDBStorage(
+                url, engine_kwargs=kwargs, heartbeat_interval=heartbeat_interval, grace_period=grace_period
+            )
+            study = optuna.create_study(
+                storage=storage,
+                study_name=name,
+                sampler=sampler,
+                pruner=pruner,
+                directions=cast(list[Any], list(directions)),
+                load_if_exists=True,
+            )
+            break
+        except Exception as e:  # SQLAlchemy's and Optuna's errors: the storage or the study is unusable
+            why = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            # Two commands creating one new SQLite file's tables at once: the later one retries.
+            if attempt < 2 and ("already exists" in why or "locked" in why):
+                time.sleep(1.0)
+                continue
+            raise StudyError(
+                f"hydra.sweeper.storage={_redact(url)}: cannot open study {name!r}: {why}"
+            ) from e
     stored = [d.name.lower() for d in study.directions]
     if stored != [d.lower() for d in directions]:
         raise StudyError(

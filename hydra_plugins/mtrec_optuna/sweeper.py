@@ -152,10 +152,17 @@ class OptunaSweeper(Sweeper):
                 "hydra/sweeper/sampler=gp needs torch (pip install torch, the CPU build is enough)"
             )
         try:
-            return instantiate(conf)
+            built = instantiate(conf)
         except Exception as e:
-            cause = e.__cause__ or e
+            cause = (str(e.__cause__ or e).strip().splitlines() or [type(e).__name__])[0]
             raise SearchError(f"hydra.sweeper.{what}: cannot build {target or conf!r}: {cause}") from e
+        kind = optuna.samplers.BaseSampler if what == "sampler" else optuna.pruners.BasePruner
+        if not isinstance(built, kind):
+            raise SearchError(
+                f"hydra.sweeper.{what} must name an Optuna {what} (hydra/sweeper/{what}=<option>, or a "
+                f"_target_ that is a {kind.__module__}.{kind.__name__}); got {conf!r}"
+            )
+        return built
 
     def _run(
         self,
