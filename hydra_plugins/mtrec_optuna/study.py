@@ -28,7 +28,7 @@ OWNER_ATTR = "mtrec.owner"
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-class StudyError(RuntimeError):
+class StudyError(ValueError):
     """A storage that cannot be opened, or a study that does not fit the search."""
 
 

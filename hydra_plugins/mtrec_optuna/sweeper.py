@@ -33,7 +33,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import TrialState
 
 from . import config, study
-from .search_space import SearchSpaceError, as_override, parse
+from .search_space import as_override, parse
 
 config.register()
 log = logging.getLogger("mtrec")
@@ -87,7 +87,9 @@ class OptunaSweeper(Sweeper):
                 self.heartbeat_interval,
                 self.grace_period,
             )
-        except (SearchError, SearchSpaceError, study.StudyError) as e:
+        # SearchError, SearchSpaceError, StudyError: all ValueErrors, caught by that base because
+        # Hydra's plugin scan may execute these modules again (new class objects, same names).
+        except ValueError as e:
             _exit_with_error(e)
         self._run(built, storage, name, url, space, fixed)
 
@@ -209,7 +211,13 @@ class OptunaSweeper(Sweeper):
                     (*(as_override(k, t.params[k]) for k in space), *fixed, f"trial.number={t.number}")
                     for t in batch
                 ]
-                returns = self.job_launcher.launch(overrides, initial_job_idx=self.job_idx)
+                try:
+                    returns = self.job_launcher.launch(overrides, initial_job_idx=self.job_idx)
+                except BaseException:  # Ctrl-C, a launcher's own error: no trial stays RUNNING
+                    for trial in batch:
+                        with contextlib.suppress(Exception):
+                            built.tell(trial, state=TrialState.FAIL)
+                    raise
                 self.job_idx += len(batch)
                 asked += len(batch)
                 for trial, ret in zip(batch, returns):
