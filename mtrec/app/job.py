@@ -21,7 +21,7 @@ from typing import NoReturn, cast
 
 from omegaconf import OmegaConf
 
-from mtrec.app import sweep_state, warmup
+from mtrec.app import sweep_state, trials, warmup
 from mtrec.app.dataset import prepare, split_inputs
 from mtrec.app.process import ProcessState
 from mtrec.config import Config, ConfigError
@@ -36,6 +36,7 @@ from mtrec.tracking.store import StoreError, Target, resolve_target
 
 log = logging.getLogger("mtrec")
 Objective = float | tuple[float, ...] | None
+EpochHook = Callable[[int, Mapping[str, float]], None]
 UNTRACKED = Target("", "")  # the target of a job with tracking.enabled=false: never opened
 
 
@@ -143,11 +144,13 @@ def _train_tracked(
     target: Target,
     parent_run_id: str | None = None,
     extra_tags: Mapping[str, str] | None = None,
+    on_epoch_end: EpochHook | None = None,
 ) -> dict[str, float]:
     resolved = _resolved(cfg)
     name = run_name(cfg, ctx.overrides)
+    pruned: BaseException | None = None
     if not cfg.tracking.enabled:
-        metrics = _train(cfg, ctx, state, get_split, RunLogger(None))
+        metrics = _train(cfg, ctx, state, get_split, RunLogger(None), on_epoch_end)
     else:
         tags = {
             **ctx.tags(),
@@ -164,13 +167,27 @@ def _train_tracked(
             tags=tags,
             parent_run_id=parent_run_id,
         ) as run:
-            metrics = _train(cfg, ctx, state, get_split, run)
+            try:
+                metrics = _train(cfg, ctx, state, get_split, run, on_epoch_end)
+            except Exception as e:
+                if not trials.is_pruned(e):
+                    raise
+                run.set_tags({trials.PRUNED_TAG: "true"})  # stopped by the pruner: FINISHED, tagged
+                pruned = e
+    if pruned is not None:
+        log.info(f"{name}: {pruned}")
+        raise pruned
     log.info(format_metrics(name, metrics))
     return metrics
 
 
 def _train(
-    cfg: Config, ctx: JobContext, state: ProcessState, get_split: Callable[[], Split], run: RunLogger
+    cfg: Config,
+    ctx: JobContext,
+    state: ProcessState,
+    get_split: Callable[[], Split],
+    run: RunLogger,
+    on_epoch_end: EpochHook | None = None,
 ) -> dict[str, float]:
     """Loads the data (when not loaded yet), trains, exports and logs, inside the job's run."""
     hits_before = state.hits
@@ -196,7 +213,7 @@ def _train(
     export_dir = ctx.output_dir / "export" if run.run_id and cfg.tracking.log_model else None
     report = ctx.sweep_dir is not None and cfg.tracking.enabled  # the sweep's report, at its end
     _warm_up(state, log_model=export_dir is not None, report=report)
-    metrics = training.train(cfg, split, ctx.output_dir, state, run.log_metrics, export_dir)
+    metrics = training.train(cfg, split, ctx.output_dir, state, run.log_metrics, export_dir, on_epoch_end)
     if export_dir is not None:
         from mtrec.serving import pyfunc
 
@@ -233,8 +250,11 @@ def _run_sweep_job(cfg: Config, ctx: JobContext, state: ProcessState) -> Objecti
     def get_split() -> Split:
         return prepare(cfg, state)
 
+    link = trials.open_trial(cfg, ctx.sweep_dir)  # None outside an Optuna search
+    hook = link.on_epoch_end if link else None
     if not cfg.tracking.enabled:  # No parent run: Hydra itself reports a failed job once the sweep ends.
-        return objective(_train_tracked(cfg, ctx, state, get_split, UNTRACKED), list(cfg.objectives))
+        metrics = _train_tracked(cfg, ctx, state, get_split, UNTRACKED, on_epoch_end=hook)
+        return objective(metrics, list(cfg.objectives))
     found = sweep_state.read(cast(str, ctx.sweep_dir))
     if found is None:
         # A launcher's worker that does not see the driver's sweep folder (a Ray worker started in
@@ -245,7 +265,7 @@ def _run_sweep_job(cfg: Config, ctx: JobContext, state: ProcessState) -> Objecti
             "you run mtrec from) or set an absolute hydra.sweep.dir on a shared filesystem"
         )
 
-    sweep_tags = {"mtrec.sweep_id": found["sweep_id"]}
+    sweep_tags = {"mtrec.sweep_id": found["sweep_id"], **(link.tags() if link else {})}
     # The parent run's store and experiment, as the sweep resolved them (sweep_state.write).
     target = resolve_target(found["tracking_uri"], found.get("experiment") or cfg.tracking.experiment)
     if cfg.sweep.resume:
@@ -259,9 +279,18 @@ def _run_sweep_job(cfg: Config, ctx: JobContext, state: ProcessState) -> Objecti
             return objective(done.data.metrics, list(cfg.objectives))
     try:
         metrics = _train_tracked(
-            cfg, ctx, state, get_split, target, parent_run_id=found["parent_run_id"], extra_tags=sweep_tags
+            cfg,
+            ctx,
+            state,
+            get_split,
+            target,
+            parent_run_id=found["parent_run_id"],
+            extra_tags=sweep_tags,
+            on_epoch_end=hook,
         )
     except Exception as e:  # Recorded as a FAILED child run; the sweep goes on.
+        if trials.is_pruned(e):  # the sweeper tells the study PRUNED
+            raise
         log.error(f"mtrec: job {ctx.job_num} failed: {type(e).__name__}: {e}")
         return objective({}, list(cfg.objectives))
     return objective(metrics, list(cfg.objectives))

@@ -259,9 +259,10 @@ def train(
     state: ProcessState,
     log: LogFn | None = None,
     export_dir: Path | None = None,
+    on_epoch_end: Callable[[int, Mapping[str, float]], None] | None = None,
 ) -> dict[str, float]:
     """Trains and evaluates the configured model (``mtrec.training.loop.train_and_evaluate``),
-    exporting it to ``export_dir`` when given."""
+    exporting it to ``export_dir`` when given; ``on_epoch_end`` sees each epoch's metrics."""
     t = cfg.trainer
     es = t.early_stopping
     stopper = None
@@ -307,6 +308,7 @@ def train(
         log=log,
         export=export,
         retrieval=next(labels for labels in task_labels(cfg) if labels.kind == "retrieval"),
+        on_epoch_end=on_epoch_end,
     )
 
 

@@ -7,10 +7,11 @@ the other FINISHED, reports do not show them as swept, and run names leave them 
 
 from __future__ import annotations
 
-NOT_RUN_DEFINING = ("tracking", "sweep", "objectives", "dry_run", "trainer.verbose", "baselines")
+NOT_RUN_DEFINING = ("tracking", "sweep", "objectives", "dry_run", "trainer.verbose", "baselines", "trial")
 """Keys (or whole sections) that never change what a run computes. ``baselines`` only adds
 reference numbers fitted apart from the model (the model's own metrics never change with it), so
-runs finished before a baseline existed are still found by resume."""
+runs finished before a baseline existed are still found by resume. ``trial`` links a job to its
+Optuna trial."""
 
 DATA_LOCATION = (
     "dataset.path",

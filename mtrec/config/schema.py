@@ -364,6 +364,15 @@ class SweepConfig:
 
 
 @dataclass
+class TrialConfig:
+    """Which trial of an Optuna search a job is; the sweeper (``hydra/sweeper=optuna``) sets it."""
+
+    number: int | None = None
+    """The trial's number in the study that the sweep folder's ``mtrec_study.json`` names; None
+    outside a search. Its job reports per-epoch validation metrics there, for the pruner."""
+
+
+@dataclass
 class Config:
     """The root config: one section per group, plus what a run returns."""
 
@@ -383,6 +392,8 @@ class Config:
     """The strong baselines beside every run."""
     dry_run: bool = False
     """Compose, validate, load data and build the model, but do not train or log."""
+    trial: TrialConfig = field(default_factory=TrialConfig)
+    """The search trial a job is (set by the Optuna sweeper)."""
 
 
 def get_key(section: Any, name: str) -> Any:

@@ -40,6 +40,11 @@ class Sweep:
             for (_, r), e in zip(failed.iterrows(), errors)
         ]
 
+    def statuses(self) -> pd.Series:
+        """Each job's MLflow status, PRUNED for a run an Optuna pruner stopped (tag ``mtrec.pruned``)."""
+        pruned = self.runs.get("tags.mtrec.pruned", pd.Series("", index=self.runs.index)) == "true"
+        return self.runs["status"].where(~pruned, "PRUNED")
+
     def swept_keys(self) -> list[str]:
         """The weights, then every run-defining key whose value differs between jobs."""
         params = [c for c in self.runs.columns if c.startswith("params.")]

@@ -87,7 +87,7 @@ def summary_table(
     )
     names += [o.metric for o in pareto if o.metric not in names]
     points = np.column_stack([sweep.metric(o.metric).to_numpy(dtype=float) for o in pareto])
-    finished = (sweep.runs["status"] == RUN_STATUS_FINISHED).tolist()
+    finished = (sweep.statuses() == RUN_STATUS_FINISHED).tolist()  # a pruned job is never on the front
     on_front = [m and f for m, f in zip(pareto_mask(points, [o.goal for o in pareto]), finished)]
 
     table = pd.DataFrame({"job": sweep.runs["job"]})
@@ -98,7 +98,7 @@ def summary_table(
     for name in sweep.varying_baselines():
         table[name] = sweep.metric(name)  # this job's own split's baseline
     table["train_seconds"] = sweep.metric("time/fit_seconds")
-    table["status"] = sweep.runs["status"]
+    table["status"] = sweep.statuses()
     table["pareto"] = ["yes" if x else "" for x in on_front]
     if sort_by is not None:
         table = table.sort_values(sort_by, ascending=not descending, kind="stable", na_position="last")

@@ -24,7 +24,8 @@ def fingerprint(resolved: Mapping[str, Any]) -> str:
 
 
 def find_finished(uri: str, experiment: str, config_fingerprint: str) -> Run | None:
-    """The newest FINISHED run of the experiment with this config fingerprint, if any."""
+    """The newest FINISHED run of the experiment with this config fingerprint, if any; a run an
+    Optuna pruner stopped (tag ``mtrec.pruned``) does not count."""
     mlflow.set_tracking_uri(uri)
     if retry_locked(mlflow.get_experiment_by_name, experiment) is None:
         return None
@@ -33,10 +34,10 @@ def find_finished(uri: str, experiment: str, config_fingerprint: str) -> Run | N
         experiment_names=[experiment],
         filter_string=f"tags.`mtrec.fingerprint` = '{config_fingerprint}' and attributes.status = 'FINISHED'",
         order_by=["attributes.start_time DESC"],
-        max_results=1,
+        max_results=20,
         output_format="list",
     )
-    return runs[0] if runs else None
+    return next((r for r in runs if r.data.tags.get("mtrec.pruned") != "true"), None)
 
 
 def copy_run(source: Run, *, parent_run_id: str, run_name: str, tags: Mapping[str, str]) -> str:

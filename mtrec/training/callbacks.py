@@ -1,4 +1,5 @@
-"""Keras callbacks of a training run: NaN guard, in-epoch progress, per-epoch logging, validation."""
+"""Keras callbacks of a training run: NaN guard, in-epoch progress, per-epoch logging, validation,
+and a hook after each epoch (a search's pruner)."""
 
 from __future__ import annotations
 
@@ -110,3 +111,16 @@ class Validate(tf.keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is not None:
             logs.update(self.evaluate_fn())
+
+
+class EpochHook(tf.keras.callbacks.Callback):
+    """Calls ``hook(epoch, metrics)`` after each epoch (1-based, ``val/*`` and ``train/*`` names),
+    once validation, early stopping and logging have seen it. Whatever the hook raises ends the
+    fit: a search's pruner stops a trial this way (:mod:`mtrec.app.trials`)."""
+
+    def __init__(self, hook: Callable[[int, Mapping[str, float]], None]) -> None:
+        super().__init__()
+        self.hook = hook
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.hook(epoch + 1, rename(logs or {}, "train"))

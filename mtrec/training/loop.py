@@ -22,7 +22,14 @@ from mtrec.data.splits import refit_split
 from mtrec.evaluation.evaluate import evaluate
 from mtrec.evaluation.ranking import SeenMovies
 from mtrec.model.multitask import MultitaskModel
-from mtrec.training.callbacks import EpochLogger, EpochProgress, LogFn, StopOnNonFiniteLoss, Validate
+from mtrec.training.callbacks import (
+    EpochHook,
+    EpochLogger,
+    EpochProgress,
+    LogFn,
+    StopOnNonFiniteLoss,
+    Validate,
+)
 from mtrec.training.datasets import make_dataset
 
 logger = logging.getLogger("mtrec")
@@ -46,6 +53,7 @@ def train_and_evaluate(
     log: LogFn | None = None,
     export: Callable[[MultitaskModel, Interactions], None] | None = None,
     retrieval: TaskLabels | None = None,
+    on_epoch_end: Callable[[int, Mapping[str, float]], None] | None = None,
 ) -> dict[str, float]:
     """Trains on ``split.train``, evaluates once on ``split.test``, writes ``metrics.json``.
 
@@ -67,6 +75,8 @@ def train_and_evaluate(
       export: called with the final model and its training rows (timed as ``time/export_seconds``).
       retrieval: the retrieval task's label rule: Recall/NDCG rank its positive rows only, and
         never a user's earlier positives; None: every row.
+      on_epoch_end: called with (epoch, metrics) after each epoch of the first fit (not the
+        refit's); what it raises ends training (a search's pruner).
 
     Returns:
       ``test/*`` metrics (``val/*`` too with a validation split), the baselines, ``time/*``, and
@@ -122,6 +132,8 @@ def train_and_evaluate(
     if early_stopping is not None:
         callbacks.append(early_stopping)
     callbacks.append(epoch_logger)
+    if on_epoch_end is not None:
+        callbacks.append(EpochHook(on_epoch_end))
     if verbose:
         callbacks.append(EpochProgress(epochs, steps=math.ceil(len(split.train) / batch_size)))
     fit_start = time.perf_counter()

@@ -168,28 +168,6 @@ def test_resume_runs_only_missing_jobs_and_a_failing_job_does_not_sink_the_sweep
 
 
 @pytest.mark.slow
-def test_optuna_search_logs_each_trial_as_a_child(tmp_path: Path) -> None:
-    out = run_mtrec(
-        tmp_path,
-        "hparams_search=loss_weights_pareto",
-        "experiment=smoke",
-        "tracking.log_model=false",
-        "hydra.sweeper.n_trials=4",
-        "objectives=[test/rmse,test/top_10_accuracy]",
-        "hydra.sweep.dir=search",
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    runs = runs_in(tmp_path / "mlflow.db")
-    parent = sweep_state(tmp_path / "search")["parent_run_id"]
-    trials = runs[runs["tags.mlflow.parentRunId"] == parent]
-    assert len(trials) == 4 and set(trials["status"]) == {"FINISHED"}
-    weights = trials["params.loss.rating_weight"].astype(float)
-    assert weights.between(0.001, 10).all() and weights.nunique() == 4
-    assert "Pareto set" in (tmp_path / "search" / "summary.md").read_text()
-    assert (tmp_path / "search" / "optimization_results.yaml").is_file()
-
-
-@pytest.mark.slow
 def test_tutorial_reproduces_on_real_ml_100k(tmp_path: Path, ml_100k: Path) -> None:
     out = run_mtrec(
         tmp_path,
