@@ -22,6 +22,7 @@ from typing import NoReturn, cast
 from omegaconf import OmegaConf
 
 from mtrec.app import sweep_state, trials, warmup
+from mtrec.app.baselines import start_baselines
 from mtrec.app.dataset import prepare, split_inputs
 from mtrec.app.process import ProcessState
 from mtrec.config import Config, ConfigError
@@ -205,6 +206,7 @@ def _train(
     )
     if source:
         log.info("data: " + ", ".join(f"{k.removeprefix('mtrec.dataset.')}={v}" for k, v in source.items()))
+    start_baselines(cfg, split, state)  # numpy, in a thread, while TensorFlow imports and builds
     started = time.perf_counter()
     training = _import_training(state)
     times["time/import_seconds"] = time.perf_counter() - started  # the first job of a process only

@@ -15,6 +15,7 @@ import functools
 import gc
 import threading
 from collections.abc import Callable, Hashable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,7 +62,8 @@ class ProcessState:
 
     Attributes:
       splits: dataset key -> its train/test split (parsed, encoded and split once).
-      baselines: split key -> ``baseline/*`` metrics of that split.
+      baselines: split key -> ``baseline/*`` metrics of that split (a future: they may be computed
+        in a background thread, :meth:`start_baselines`).
       loads: how many splits this process has loaded; ``hits`` how often it reused one.
       export_graphs: the last exported serving graph (``mtrec.serving.export.GraphCache``), made
         on first use: creating it needs TensorFlow.
@@ -71,7 +73,7 @@ class ProcessState:
     """
 
     splits: dict[Hashable, Split] = field(default_factory=dict)
-    baselines: dict[Hashable, dict[str, float]] = field(default_factory=dict)
+    baselines: dict[Hashable, Future[dict[str, float]]] = field(default_factory=dict)
     loads: int = 0
     hits: int = 0
     export_graphs: Any = None
@@ -88,11 +90,35 @@ class ProcessState:
             self.loads += 1
         return self.splits[key]
 
+    def start_baselines(self, key: Hashable, compute: Callable[[], dict[str, float]]) -> None:
+        """Starts ``compute()`` for ``key`` in a daemon thread, unless its baselines are known or
+        under way (:meth:`baselines_of` waits for them)."""
+        if key in self.baselines:
+            return
+        future: Future[dict[str, float]] = Future()
+        self.baselines[key] = future
+
+        def run() -> None:
+            try:
+                future.set_result(compute())
+            except BaseException as e:  # Raised again by baselines_of, in the job that needs them.
+                future.set_exception(e)
+
+        threading.Thread(target=run, name="mtrec-baselines", daemon=True).start()
+
     def baselines_of(self, key: Hashable, compute: Callable[[], dict[str, float]]) -> dict[str, float]:
-        """The baselines cached under ``key``, computed with ``compute()`` the first time."""
+        """The baselines cached under ``key``: computed with ``compute()`` the first time, or
+        awaited when :meth:`start_baselines` has started them. A computation that failed is
+        tried again by the next call."""
         if key not in self.baselines:
-            self.baselines[key] = compute()
-        return self.baselines[key]
+            future: Future[dict[str, float]] = Future()
+            future.set_result(compute())
+            self.baselines[key] = future
+        try:
+            return self.baselines[key].result()
+        except BaseException:
+            del self.baselines[key]
+            raise
 
     def cache_stats(self) -> dict[str, int]:
         """How often this process has loaded a split (``loads``) and reused a cached one (``hits``)."""

@@ -8,26 +8,22 @@ component the keys it takes, and the few values that are derived from the data a
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
-from omegaconf import OmegaConf
 
-from mtrec.app.dataset import dataset_key
+from mtrec.app.baselines import baselines, task_labels
 from mtrec.app.process import ProcessState
 from mtrec.config import Config
-from mtrec.config.checks import metric_prefix
+from mtrec.config.plain import section, section_list
 from mtrec.data.interactions import Interactions, Split, movies_by_user
-from mtrec.data.labels import TaskLabels
-from mtrec.data.splits import carve_validation, refit_split
-from mtrec.evaluation.baselines import StrongBaselines, compute_baselines, fit_biases
+from mtrec.evaluation.baselines import fit_biases
 from mtrec.model.multitask import MultitaskModel
 from mtrec.model.tasks.base import Task
 from mtrec.model.tasks.binary import BinaryTask
@@ -55,18 +51,6 @@ DERIVED_MODEL_KEYS = (
     "logq_weight",
     "popularity_prior",
 )
-
-
-def section(node: Any) -> dict[str, Any]:
-    """A config section (composed, or its dataclass object) as a plain dict, lists as lists."""
-    if dataclasses.is_dataclass(node) and not isinstance(node, type):
-        return dataclasses.asdict(node)
-    return cast(dict, OmegaConf.to_container(node, resolve=True))
-
-
-def section_list(node: Any) -> list[Any] | None:
-    """A config list (composed, or plain) as a plain list; None stays None."""
-    return None if node is None else list(node)
 
 
 def arguments(component: Callable, *sections: Mapping[str, Any]) -> dict[str, Any]:
@@ -113,13 +97,6 @@ def build_model(cfg: Config, split: Split, state: ProcessState) -> MultitaskMode
         # tf.function trace the whole step twice (once to create them, once to run).
         model.optimizer.build(model.trainable_variables)
     return model
-
-
-def task_labels(cfg: Config) -> list[TaskLabels]:
-    """Each configured task's label rule, in the config's order."""
-    return [
-        TaskLabels(name, t.kind, t.label, t.threshold, metric_prefix(name)) for name, t in cfg.tasks.items()
-    ]
 
 
 def compose_model(cfg: Config, train: Interactions) -> MultitaskModel:
@@ -208,48 +185,6 @@ def loss_weighting(cfg: Config, tasks: list[Task]) -> LossWeighting | None:
 def _head(hidden_units: list[int] | None, key: str) -> dict[str, Any]:
     """A task's own head sizes, when it sets them, as the model key they replace."""
     return {} if hidden_units is None else {key: list(hidden_units)}
-
-
-def baselines(cfg: Config, split: Split, state: ProcessState) -> dict[str, float]:
-    """The baselines of the split the final model trains on, computed once per process and split."""
-    d, t, b = cfg.dataset, cfg.trainer, cfg.baselines
-    final = refit_split(split) if t.refit else split
-    labels = task_labels(cfg)
-    fractions = tuple(task.label_fraction for task in cfg.tasks.values())
-    masked = any(f < 1 for f in fractions)
-    key = (
-        dataset_key(d),
-        t.val_fraction,
-        t.refit,
-        t.seed if masked else None,
-        tuple(t.top_k),
-        repr(labels),
-        fractions,
-        (tuple(t.ranking_k), t.exclude_seen, json.dumps(section(b), sort_keys=True)) if b.strong else None,
-    )
-
-    def compute() -> dict[str, float]:
-        strong = None
-        if b.strong:
-            # EASE's λ is chosen on the run's validation split; without one, on rows carved out of
-            # the final training rows by the dataset's rule (EASE is then refitted on all of them).
-            if split.val is not None:
-                selection = Split(split.train, split.val)
-            else:
-                carved = carve_validation(final, b.selection_fraction, d.split_seed, d.split, d.leave_out)
-                selection = Split(carved.train, cast(Interactions, carved.val))
-            strong = StrongBaselines(
-                selection=selection,
-                ranking_k=tuple(t.ranking_k),
-                exclude_seen=t.exclude_seen,
-                ease_l2=tuple(b.ease_l2),
-                max_items=b.max_items,
-                knn_neighbours=b.knn_neighbours,
-                knn_shrinkage=b.knn_shrinkage,
-            )
-        return compute_baselines(final, t.top_k, labels, strong)
-
-    return state.baselines_of(key, compute)
 
 
 def train(
