@@ -67,7 +67,11 @@ def test_multirun_is_one_parent_run_with_children_and_a_report(tmp_path: Path) -
         and "Pareto set (min test/rmse / max test/top_10_accuracy):" in summary
     )
     table = pd.read_csv(tmp_path / "sweep" / "summary.csv")
-    assert len(table) == 4 + 3 and (table["pareto"] == "yes").sum() >= 1
+    baselines = {"popularity", "bias", "global_mean", "ease", "knn"}  # a row each, after the 4 jobs
+    assert set(table["job"][4:].str.removeprefix("baseline: ")) == baselines and len(table) == 4 + len(
+        baselines
+    )
+    assert (table["pareto"] == "yes").sum() >= 1
 
     compare = subprocess.run(
         [
