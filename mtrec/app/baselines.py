@@ -1,10 +1,10 @@
 """Each run's baselines: computed once per process and split, from the moment the split is known.
 
 The baselines (``baseline/*``: popularity and the bias model, with ``baselines.strong`` EASE and
-item-kNN too) depend on the split and the tasks, never on the model. With EASE they cost about
-2.5 s of numpy on ml-100k (six 1,664² inversions and their scoring), most of it linear algebra,
-which runs without the GIL. :func:`start_baselines` begins them in a thread as soon as a job has its
-split, before TensorFlow's import, which keeps one core busy in Python meanwhile;
+item-kNN too) depend on the split and the tasks, never on the model. With EASE and item-kNN they
+cost about 3.7 s of numpy on ml-100k (measured 2026-12-03), most of it linear algebra, which runs
+without the GIL. :func:`start_baselines` begins them in a thread as soon as a job has its split,
+before TensorFlow's import, which keeps one core busy in Python meanwhile;
 :func:`baselines` waits for them where the run logs them. Without :func:`start_baselines` first,
 :func:`baselines` computes them in the calling thread.
 """
