@@ -23,6 +23,9 @@ from mtrec.tracking.store import retry_locked
 
 CONTEXT_TAG = "mlflow.data.context"  # MLflow's own key: the UI shows it beside the dataset
 # MLflow's types for a column spec (mlflow.types.DataType), by numpy kind and size.
+# How often a dataset input is logged again after another run inserted the same dataset first
+# (once is enough for two runs; each retry finds every dataset inserted before it).
+DUPLICATE_DATASET_RETRIES = 3
 COLUMN_TYPES = {
     ("i", 4): "integer",
     ("i", 8): "long",
@@ -100,7 +103,39 @@ def to_entity(split: SplitInput) -> DatasetInput:
     return DatasetInput(dataset, tags=[InputTag(CONTEXT_TAG, split.context)])
 
 
+def is_duplicate_dataset_error(error: BaseException) -> bool:
+    """Whether an MLflow call failed because another run inserted the same dataset first.
+
+    MLflow's SQL store logs an input by looking its dataset up by (experiment, name, digest) and
+    inserting it when missing; two jobs of a parallel sweep starting on the same split can both
+    miss it, and the second insert breaks the unique key (SQLite: ``UNIQUE constraint failed:
+    datasets...``, PostgreSQL: ``duplicate key value violates unique constraint ...datasets``;
+    a server passes the same text on). The transaction was rolled back, so the call can be
+    repeated, and then it finds the dataset.
+    """
+    seen: BaseException | None = error
+    while seen is not None:
+        text = str(seen)
+        if "UNIQUE constraint failed: datasets." in text or (
+            "duplicate key value violates unique constraint" in text and "datasets" in text
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def log_datasets(run_id: str, splits: Sequence[SplitInput]) -> None:
-    """Logs the splits as the run's dataset inputs, in one call."""
+    """Logs the splits as the run's dataset inputs, in one call.
+
+    A duplicate-dataset error (see :func:`is_duplicate_dataset_error`) is retried: a few times,
+    as each retry finds the datasets the other run inserted.
+    """
     inputs = [to_entity(split) for split in splits]
-    retry_locked(mlflow.MlflowClient().log_inputs, run_id, datasets=inputs)
+    log_inputs = mlflow.MlflowClient().log_inputs
+    for attempt in range(DUPLICATE_DATASET_RETRIES + 1):
+        try:
+            retry_locked(log_inputs, run_id, datasets=inputs)
+            return
+        except Exception as e:
+            if not is_duplicate_dataset_error(e) or attempt == DUPLICATE_DATASET_RETRIES:
+                raise

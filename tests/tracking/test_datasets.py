@@ -7,6 +7,7 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pytest
 
 from mtrec.tracking import connect
 from mtrec.tracking.datasets import SplitInput, digest, log_datasets
@@ -58,3 +59,60 @@ def test_the_digest_covers_every_row_and_the_vocabularies() -> None:
     assert digest([rows, np.array(["a", "b"])]) != digest([rows, np.array(["a", "c"])])
     assert digest([rows.astype(np.int32)]) != digest([rows])
     assert len(digest([rows])) == 8 and digest([rows]) == digest([rows.copy()])
+
+
+def test_a_dataset_another_run_inserted_first_is_logged_on_retry(tmp_path: Path, monkeypatch) -> None:
+    # The race in a parallel sweep: both jobs look the dataset up, miss it, and insert it; the second
+    # insert breaks MLflow's unique key. Here the first call fails with that real error (a duplicate
+    # row inserted into the real store's table), as if the other job had won.
+    import sqlalchemy
+    from mlflow.exceptions import MlflowException
+
+    db = tmp_path / "mlflow.db"
+    experiment = connect.use_experiment(f"sqlite:///{db}", "data").experiment_id
+    train = split("ml-train", "training", [1, 2, 3], is_path=True)
+    client = mlflow.MlflowClient()
+    winner, loser = (client.create_run(experiment).info.run_id for _ in range(2))
+    log_datasets(winner, [train])
+    engine = sqlalchemy.create_engine(f"sqlite:///{db}")
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                sqlalchemy.text(
+                    "INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, dataset_source_type, "
+                    "dataset_source) SELECT 'x', experiment_id, name, digest, dataset_source_type, "
+                    "dataset_source FROM datasets"
+                )
+            )
+    except sqlalchemy.exc.IntegrityError as e:
+        duplicate = MlflowException(str(e))
+    engine.dispose()
+    real = mlflow.MlflowClient.log_inputs
+    calls = []
+
+    def racing(self, run_id, datasets=None, models=None):
+        calls.append(run_id)
+        if len(calls) == 1:
+            raise duplicate
+        return real(self, run_id, datasets=datasets, models=models)
+
+    monkeypatch.setattr(mlflow.MlflowClient, "log_inputs", racing)
+    log_datasets(loser, [train])
+    assert calls == [loser, loser]
+    [logged] = client.get_run(loser).inputs.dataset_inputs
+    assert logged.dataset.digest == digest(train.columns.values())
+
+
+def test_other_integrity_errors_are_not_retried(monkeypatch) -> None:
+    from mlflow.exceptions import MlflowException
+
+    calls = []
+
+    def failing(self, run_id, datasets=None, models=None):
+        calls.append(run_id)
+        raise MlflowException("UNIQUE constraint failed: inputs.input_uuid")
+
+    monkeypatch.setattr(mlflow.MlflowClient, "log_inputs", failing)
+    with pytest.raises(MlflowException, match="inputs.input_uuid"):
+        log_datasets("run", [split("ml-train", "training", [1.0])])
+    assert calls == ["run"]
