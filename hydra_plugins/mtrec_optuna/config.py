@@ -2,7 +2,7 @@
 
 Registered under the names hydra-optuna-sweeper used (``hydra/sweeper: optuna``,
 ``hydra/sweeper/sampler: tpe | random | nsgaii``), so recipes written for it compose unchanged;
-``gp`` (Optuna's Gaussian-process sampler, which needs ``torch``) and the ``hydra/sweeper/pruner``
+``gp`` (Optuna's Gaussian-process sampler, which needs ``torch``), ``grid`` and the ``hydra/sweeper/pruner``
 group are new. No ``from __future__ import annotations``: Hydra executes plugin modules before it
 registers them, where dataclasses cannot resolve string annotations.
 """
@@ -43,6 +43,14 @@ class GPSamplerConf:
     _target_: str = "optuna.samplers.GPSampler"
     seed: int | None = None
     n_startup_trials: int = 10
+
+
+@dataclass
+class GridSamplerConf:
+    """Every point of a grid of ``choice(...)`` keys, once; the sweeper gives it the grid."""
+
+    _target_: str = "mtrec.app.grid_sampler.GridSampler"
+    seed: int | None = None
 
 
 @dataclass
@@ -99,6 +107,7 @@ SAMPLERS: dict[str, type] = {
     "random": RandomSamplerConf,
     "nsgaii": NSGAIISamplerConf,
     "gp": GPSamplerConf,
+    "grid": GridSamplerConf,
 }
 """``hydra/sweeper/sampler`` options (also ``hydra.sweeper.sampler=<name>``)."""
 PRUNERS: dict[str, type] = {

@@ -21,7 +21,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, cast
+from typing import Any, NamedTuple, NoReturn, cast
 
 import optuna
 from hydra.core.plugins import Plugins
@@ -42,6 +42,17 @@ DIRECTIONS = ("minimize", "maximize")
 
 class SearchError(ValueError):
     """Bad search input, found before any trial runs."""
+
+
+class OpenedStudy(NamedTuple):
+    """A checked search and its open study: what :meth:`OptunaSweeper.run` runs."""
+
+    study: Any  # optuna.Study
+    storage: Any  # optuna.storages.RDBStorage
+    name: str
+    url: str
+    space: dict[str, Any]  # key -> optuna distribution
+    fixed: list[str]
 
 
 class OptunaSweeper(Sweeper):
@@ -67,6 +78,8 @@ class OptunaSweeper(Sweeper):
         self.params = cast(dict[str, Any], OmegaConf.to_container(params) if params is not None else {})
         self.heartbeat_interval, self.grace_period = heartbeat_interval, grace_period
         self.job_idx = 0
+        self.name_prefix: str | None = None  # the default study name's prefix; None: hparams_search
+        self.results_file = "optimization_results.yaml"
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.cfg, self.context = config, hydra_context
@@ -76,22 +89,35 @@ class OptunaSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> None:
         try:
-            space, fixed = self._check(arguments)
-            url, name = self._where(space, fixed)
-            built, storage = study.open_study(
-                url,
-                name,
-                self.directions,
-                self._build(self.sampler_conf, "sampler"),
-                self._build(self.pruner_conf, "pruner"),
-                self.heartbeat_interval,
-                self.grace_period,
-            )
+            opened = self.prepare(arguments)
         # SearchError, SearchSpaceError, StudyError: all ValueErrors, caught by that base because
         # Hydra's plugin scan may execute these modules again (new class objects, same names).
         except ValueError as e:
             _exit_with_error(e)
-        self._run(built, storage, name, url, space, fixed)
+        self.run(opened)
+
+    def prepare(self, arguments: list[str]) -> "OpenedStudy":
+        """Checks the search against the config and opens its study, before any trial runs.
+
+        Raises:
+          ValueError: bad search input or a storage that cannot be opened; one line.
+        """
+        space, fixed = self._check(arguments)
+        url, name = self._where(space, fixed)
+        built, storage = study.open_study(
+            url,
+            name,
+            self.directions,
+            self._build(self.sampler_conf, "sampler", space),
+            self._build(self.pruner_conf, "pruner"),
+            self.heartbeat_interval,
+            self.grace_period,
+        )
+        return OpenedStudy(built, storage, name, url, space, fixed)
+
+    def run(self, opened: "OpenedStudy") -> None:
+        """Runs the opened study's missing trials, ``n_jobs`` at a time."""
+        self._run(*opened)
 
     def _check(self, arguments: list[str]) -> tuple[dict[str, BaseDistribution], list[str]]:
         """The search space and fixed overrides, checked against the config before any trial."""
@@ -137,16 +163,19 @@ class OptunaSweeper(Sweeper):
             except StoreError as e:
                 raise SearchError(str(e)) from e
         url = self.storage or study.default_storage(uri)
-        prefix = self.cfg.hydra.runtime.choices.get("hparams_search") or "search"
+        prefix = self.name_prefix or self.cfg.hydra.runtime.choices.get("hparams_search") or "search"
         name = self.study_name or study.default_name(
             prefix, space, fixed, self.directions, list(self.cfg.get("objectives") or [])
         )
         return url, name
 
-    def _build(self, conf: Any, what: str) -> Any:
+    def _build(self, conf: Any, what: str, space: dict[str, BaseDistribution] | None = None) -> Any:
         if isinstance(conf, str):  # hydra.sweeper.sampler=gp: an option of the group by name
             conf = _option(what, conf)
         target = str(conf.get("_target_", "")) if isinstance(conf, DictConfig) else ""
+        if target.endswith("GridSampler") and space is not None:
+            plain = cast(dict[str, Any], OmegaConf.to_container(conf))
+            conf = OmegaConf.create({**plain, "search_space": self._grid(space), "_convert_": "all"})
         if what == "pruner" and len(self.directions) > 1:
             return optuna.pruners.NopPruner()  # Optuna prunes single-objective studies only
         if target.endswith("GPSampler") and importlib.util.find_spec("torch") is None:
@@ -166,6 +195,22 @@ class OptunaSweeper(Sweeper):
             )
         return built
 
+    def _grid(self, space: dict[str, BaseDistribution]) -> dict[str, list[Any]]:
+        """The grid sampler's grid: each searched key's choices; every point is one trial."""
+        numeric = [k for k, d in space.items() if not isinstance(d, CategoricalDistribution)]
+        if numeric:
+            raise SearchError(
+                f"hydra.sweeper.params.{numeric[0]}: the grid sampler searches choice(...) keys "
+                "only (a,b,c or choice(a,b,c)); an interval has no grid"
+            )
+        grid = {k: list(cast(CategoricalDistribution, d).choices) for k, d in space.items()}
+        points = math.prod(len(choices) for choices in grid.values())
+        if self.n_trials > points:
+            raise SearchError(
+                f"hydra.sweeper.n_trials={self.n_trials} is more than the grid's {points} points"
+            )
+        return grid
+
     def _run(
         self,
         built: optuna.Study,
@@ -184,7 +229,7 @@ class OptunaSweeper(Sweeper):
         from mtrec.app import sweep_state, trials
 
         sweep_state.write_study(sweep_dir, url, name, pruner)
-        self._reseed(built)
+        self._reseed(built, space)
         abandoned = study.fail_abandoned(built)
         if abandoned:
             log.info(f"study {name}: trials {abandoned} were RUNNING in a process that is gone: FAIL")
@@ -223,9 +268,9 @@ class OptunaSweeper(Sweeper):
                 for trial, ret in zip(batch, returns):
                     _tell(built, trial, ret)
                     heartbeats.numbers.discard(trial.number)
-        _write_results(built, sweep_dir)
+        _write_results(built, sweep_dir / self.results_file)
 
-    def _reseed(self, built: optuna.Study) -> None:
+    def _reseed(self, built: optuna.Study, space: dict[str, BaseDistribution]) -> None:
         """A fixed seed, shifted by the trials the study holds: a resumed search then does not
         sample the first run's points again (the same seed restarts the same random sequence)."""
         conf = (
@@ -234,7 +279,7 @@ class OptunaSweeper(Sweeper):
         seed = conf.get("seed")
         held = len(built.get_trials(deepcopy=False))
         if seed is not None and held:
-            built.sampler = self._build(OmegaConf.merge(conf, {"seed": seed + held}), "sampler")
+            built.sampler = self._build(OmegaConf.merge(conf, {"seed": seed + held}), "sampler", space)
 
 
 def _option(what: str, name: str) -> DictConfig:
@@ -272,7 +317,7 @@ def _tell(built: optuna.Study, trial: optuna.trial.Trial, ret: Any) -> None:
     built.tell(trial, [float(v) for v in values])
 
 
-def _write_results(built: optuna.Study, sweep_dir: Path) -> None:
+def _write_results(built: optuna.Study, path: Path) -> None:
     """``optimization_results.yaml``, as hydra-optuna-sweeper wrote it: the best trial(s)."""
     if not built.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         return
@@ -285,8 +330,8 @@ def _write_results(built: optuna.Study, sweep_dir: Path) -> None:
     else:
         solutions = [{"params": t.params, "values": t.values} for t in built.best_trials]
         results = {"name": "optuna", "solutions": solutions}
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(OmegaConf.create(results), sweep_dir / "optimization_results.yaml")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(OmegaConf.create(results), path)
 
 
 def _exit_with_error(error: Exception) -> NoReturn:

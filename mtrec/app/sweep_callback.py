@@ -112,10 +112,11 @@ class SweepCallback(Callback):
         try:
             close_orphaned_children(parent_run_id)
             sweep = load_sweep([parent_run_id])
-            files = write_report(sweep, Path(config.hydra.sweep.dir), config.sweep.pareto)
+            reference = config.sweep.get("reference_point")
+            files = write_report(sweep, Path(config.hydra.sweep.dir), config.sweep.pareto, reference)
             for path in files:
                 mlflow.MlflowClient().log_artifact(parent_run_id, str(path))
-            log.info(summary_markdown(sweep, config.sweep.pareto))
+            log.info(summary_markdown(sweep, config.sweep.pareto, reference))
             failed = sweep.failed_jobs()
         except BaseException:
             self._close_if_open(RunStatus.to_string(RunStatus.FAILED))
@@ -130,9 +131,11 @@ class SweepCallback(Callback):
 
 
 def _num_jobs(config: DictConfig) -> int | None:
-    """How many jobs the multirun runs: an Optuna sweeper's trials, else the basic sweep's grid of
-    command-line overrides and ``hydra.sweeper.params``."""
+    """How many jobs the multirun runs: the methods' budgets, an Optuna sweeper's trials, else the
+    basic sweep's grid of command-line overrides and ``hydra.sweeper.params``."""
     sweeper = config.hydra.sweeper
+    if sweeper.get("methods"):  # hydra/sweeper=methods: a budget of jobs per method
+        return int(sweeper.budget) * len(sweeper.methods)
     if sweeper.get("n_trials") is not None:
         return int(sweeper.n_trials)
     params = [f"{key}={value}" for key, value in (sweeper.get("params") or {}).items()]

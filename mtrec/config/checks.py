@@ -166,6 +166,14 @@ def validate(cfg: Config) -> None:
     validate_pareto(cfg.sweep.pareto)
     for i, objective in enumerate(cfg.sweep.pareto):
         _require(objective.metric in known, f"sweep.pareto[{i}].metric", f"one of {known}", objective.metric)
+    reference = cfg.sweep.reference_point
+    if reference is not None:
+        _require(
+            len(reference) == len(cfg.sweep.pareto),
+            "sweep.reference_point",
+            f"one value per sweep.pareto objective ({len(cfg.sweep.pareto)})",
+            list(reference),
+        )
     b = cfg.baselines
     _require(b.max_items > 0, "baselines.max_items", "> 0", b.max_items)
     _require(len(b.ease_l2) > 0, "baselines.ease_l2", "a non-empty list", list(b.ease_l2))

@@ -264,6 +264,12 @@ class SweepConfig:
     """The objectives of the Pareto set and plot: two or more, each metric once (three or more are
     plotted as a scatter matrix, one panel per pair). On the command line:
     ``'sweep.pareto=[{metric:test/rmse,goal:min},{metric:test/top_10_accuracy,goal:max},{metric:test/ndcg_at_10,goal:max}]'``."""
+    method: str | None = None
+    """The method a job belongs to in a comparison of methods (``hydra/sweeper=methods`` sets it):
+    the report draws one Pareto front per method, with its hypervolume."""
+    reference_point: list[float] | None = None
+    """The hypervolume's reference point, one value per ``pareto`` objective; None: the worst
+    value of each objective over the finished jobs (docs/sweeps.md, "Comparing methods")."""
 
 
 @dataclass

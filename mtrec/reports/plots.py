@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from mtrec.reports.methods import reference_point, summarize
 from mtrec.reports.sweep import CURVES, Sweep
 from mtrec.reports.tables import baselines_for
 
@@ -19,16 +20,28 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-def plot_pareto(sweep: Sweep, table: pd.DataFrame, pareto: Sequence[Any], path: Path) -> None:
-    pareto_figure(sweep, table, pareto).savefig(path, dpi=120)
+def plot_pareto(
+    sweep: Sweep,
+    table: pd.DataFrame,
+    pareto: Sequence[Any],
+    path: Path,
+    reference: Sequence[float] | None = None,
+) -> None:
+    pareto_figure(sweep, table, pareto, reference).savefig(path, dpi=120)
 
 
-def pareto_figure(sweep: Sweep, table: pd.DataFrame, pareto: Sequence[Any]) -> Figure:
+def pareto_figure(
+    sweep: Sweep, table: pd.DataFrame, pareto: Sequence[Any], reference: Sequence[float] | None = None
+) -> Figure:
     """The jobs against their objectives, the Pareto front highlighted, the baselines as lines.
 
-    Two objectives: one scatter, the front joined in order. Three or more: a scatter matrix, one
-    panel for each pair of objectives (the lower triangle), every panel the same jobs.
+    Two objectives: one scatter, the front joined in order; when the jobs belong to methods, a
+    colour and a front per method, with its hypervolume from ``reference`` (default: the jobs'
+    worst values). Three or more: a scatter matrix, one panel for each pair of objectives (the
+    lower triangle), every panel the same jobs.
     """
+    if len(pareto) == 2 and "method" in table:
+        return _methods_scatter(sweep, table, pareto, reference)
     if len(pareto) == 2:
         return _pareto_scatter(sweep, table, pareto)
     return _pareto_matrix(sweep, table, pareto)
@@ -59,6 +72,45 @@ def _pareto_scatter(sweep: Sweep, table: pd.DataFrame, pareto: Sequence[Any]) ->
     ax.set_ylabel(f"{y_name} ({pareto[1].goal})")
     ax.set_title(f"{sweep.title}: jobs, Pareto front and baselines (dashed/dotted)")
     ax.legend(loc="best")
+    fig.subplots_adjust(left=0.1, right=0.97, bottom=0.09, top=0.94)
+    return fig
+
+
+def _methods_scatter(
+    sweep: Sweep, table: pd.DataFrame, pareto: Sequence[Any], reference: Sequence[float] | None
+) -> Figure:
+    """Each method's jobs in its own colour, its own front joined, the hypervolume in the legend;
+    the reference point as a cross."""
+    from matplotlib.figure import Figure
+
+    x_name, y_name = pareto[0].metric, pareto[1].metric
+    point = reference_point(table, pareto, reference)
+    jobs = table[table["status"] != "baseline"]
+    fig = Figure(figsize=(8, 6))
+    ax = fig.subplots()
+    for i, summary in enumerate(summarize(table, pareto, point)):
+        mine = jobs[jobs["method"] == summary.method]
+        colour = f"C{i % 10}"
+        ax.scatter(mine[x_name], mine[y_name], color=colour, s=22, zorder=3, alpha=0.8)
+        front = mine[mine["job"].isin(summary.front)].sort_values(x_name)
+        label = f"{summary.method or '(none)'}: hypervolume {summary.hypervolume:.4g}"
+        # The front as the edge of what it dominates (a staircase), whose area is the hypervolume.
+        steps = "steps-post" if pareto[0].goal == "min" else "steps-pre"
+        ax.plot(
+            front[x_name], front[y_name], color=colour, marker="o", drawstyle=steps, zorder=4, label=label
+        )
+    ax.scatter([point[0]], [point[1]], marker="x", color="black", zorder=5, label="reference point")
+    baselines = sweep.baselines()
+    for name, value in baselines_for(x_name, baselines).items():
+        ax.axvline(value, linestyle="--", color="gray", linewidth=1)
+        ax.text(value, ax.get_ylim()[1], f" {name}", rotation=90, va="top", fontsize=8, color="gray")
+    for name, value in baselines_for(y_name, baselines).items():
+        ax.axhline(value, linestyle=":", color="gray", linewidth=1)
+        ax.text(ax.get_xlim()[0], value, f"{name} ", ha="left", va="bottom", fontsize=8, color="gray")
+    ax.set_xlabel(f"{x_name} ({pareto[0].goal})")
+    ax.set_ylabel(f"{y_name} ({pareto[1].goal})")
+    ax.set_title(f"{sweep.title}: each method's jobs and Pareto front")
+    ax.legend(loc="best", fontsize=8)
     fig.subplots_adjust(left=0.1, right=0.97, bottom=0.09, top=0.94)
     return fig
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mtrec.reports.methods import methods_markdown, methods_of, reference_point, summarize
 from mtrec.reports.pareto import pareto_mask
 from mtrec.reports.sweep import Sweep
 from mtrec.tracking.runs import RUN_STATUS_FINISHED
@@ -91,6 +92,9 @@ def summary_table(
     on_front = [m and f for m, f in zip(pareto_mask(points, [o.goal for o in pareto]), finished)]
 
     table = pd.DataFrame({"job": sweep.runs["job"]})
+    methods = methods_of(sweep.runs)
+    if methods is not None:  # hydra/sweeper=methods: the method each job belongs to
+        table["method"] = methods
     for key in sweep.swept_keys():
         table[key] = sweep.runs.get(f"params.{key}")
     for name in names:
@@ -133,8 +137,12 @@ def pareto_lines(table: pd.DataFrame, pareto: Sequence[Any]) -> list[str]:
     ]
 
 
-def summary_markdown(sweep: Sweep, pareto: Sequence[Any], **table_options: Any) -> str:
-    """The report: title, the summary table, the Pareto set and the failed jobs."""
+def summary_markdown(
+    sweep: Sweep, pareto: Sequence[Any], reference: Sequence[float] | None = None, **table_options: Any
+) -> str:
+    """The report: title, the summary table, the Pareto set, each method's hypervolume (when the
+    jobs belong to methods; ``reference``: its reference point, default the jobs' worst values)
+    and the failed jobs."""
     table = summary_table(sweep, pareto, **table_options)
     goals = " / ".join(f"{o.goal} {o.metric}" for o in pareto)
     parts = [
@@ -145,6 +153,9 @@ def summary_markdown(sweep: Sweep, pareto: Sequence[Any], **table_options: Any) 
         f"Pareto set ({goals}):",
         *pareto_lines(table, pareto),
     ]
+    if "method" in table:
+        point = reference_point(table, pareto, reference)
+        parts += ["", *methods_markdown(summarize(table, pareto, point), pareto, point)]
     failed = sweep.failed_jobs()
     if failed:
         parts += ["", "Failed jobs:", *[f"- {job}" for job in failed]]
