@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import optuna
 import pytest
@@ -113,6 +115,13 @@ def test_every_search_recipe_composes_with_the_optuna_sweeper() -> None:
 def search(tmp_path: Path, *overrides: str) -> None:
     """Sets up the sweeper ``mtrec -m hparams_search=loss_weights_pareto OVERRIDES`` gets and
     starts its sweep, with a task that records nothing (the bad input stops it first)."""
+    sweeper, arguments = searcher(tmp_path, *overrides)
+    sweeper.sweep(arguments=arguments)
+
+
+def searcher(tmp_path: Path, *overrides: str) -> tuple[Any, list[str]]:
+    """The sweeper ``mtrec -m hparams_search=loss_weights_pareto OVERRIDES`` gets, set up, and its
+    arguments."""
     register_configs()
     loader = ConfigLoaderImpl(config_search_path=create_config_search_path(CONF_DIR))
     arguments = ["hparams_search=loss_weights_pareto", "experiment=smoke", *overrides]
@@ -123,7 +132,7 @@ def search(tmp_path: Path, *overrides: str) -> None:
     sweeper = Plugins.instance().instantiate_sweeper(
         config=master, hydra_context=context, task_function=print
     )
-    sweeper.sweep(arguments=arguments)
+    return sweeper, arguments
 
 
 @pytest.mark.parametrize(
@@ -136,11 +145,15 @@ def search(tmp_path: Path, *overrides: str) -> None:
         ("optimizer.lr=choice(a,b)", "search space: Error merging override optimizer.lr=a"),
         (
             "hydra.sweeper.sampler=cmaes",
-            "hydra.sweeper.sampler must be one of ['gp', 'nsgaii', 'random', 'tpe']",
+            "hydra.sweeper.sampler must be one of ['gp', 'grid', 'nsgaii', 'random', 'tpe']",
         ),
         ("hydra.sweeper.sampler._target_=optuna.samplers.Nope", "hydra.sweeper.sampler: cannot build"),
         ("hydra.sweeper.direction=[minimize,up]", "hydra.sweeper.direction[1] must be one of"),
         ("hydra.sweeper.storage=sqlite:////no/such/dir/optuna.db", "unable to open database file"),
+        (
+            "hydra.sweeper.sampler=grid",  # the recipe's weights are intervals
+            "hydra.sweeper.params.loss.rating_weight: the grid sampler searches choice(...) keys only",
+        ),
     ],
 )
 def test_bad_search_input_is_one_line_and_exit_2(tmp_path: Path, capsys, override: str, message: str) -> None:
@@ -168,3 +181,33 @@ def test_the_command_exits_2_before_any_trial(tmp_path: Path) -> None:
         "(['test/rmse', 'test/top_100_accuracy']); give one direction per objective"
     ]
     assert not (tmp_path / "s" / "0").exists()
+
+
+def test_the_grid_sampler_asks_every_point_once(tmp_path: Path) -> None:
+    launched: list[list[str]] = []
+
+    class Recorder:
+        def launch(self, batch, initial_job_idx):
+            launched.extend(list(overrides) for overrides in batch)
+            return [SimpleNamespace(return_value=[1.0, float(i)]) for i in range(len(batch))]
+
+    grid = [
+        "hydra.sweeper.sampler=grid",
+        "hydra.sweeper.n_jobs=3",
+        f"hydra.sweeper.storage=sqlite:///{tmp_path / 'optuna.db'}",
+        "loss.rating_weight=choice(0.1,1)",
+        "loss.retrieval_weight=choice(1,10)",
+    ]
+    sweeper, arguments = searcher(tmp_path, *grid, "hydra.sweeper.n_trials=4")
+    sweeper.job_launcher = Recorder()
+    sweeper.sweep(arguments=arguments)
+    points = sorted(tuple(o for o in overrides if o.startswith("loss.")) for overrides in launched)
+    assert points == [
+        ("loss.rating_weight=0.1", "loss.retrieval_weight=1"),
+        ("loss.rating_weight=0.1", "loss.retrieval_weight=10"),
+        ("loss.rating_weight=1", "loss.retrieval_weight=1"),
+        ("loss.rating_weight=1", "loss.retrieval_weight=10"),
+    ]
+    with pytest.raises(SystemExit) as exited:  # a fifth point does not exist
+        search(tmp_path, *grid, "hydra.sweeper.n_trials=5")
+    assert exited.value.code == 2
