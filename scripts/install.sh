@@ -9,4 +9,4 @@ if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" > /dev/null && ! command -v i
   $sudo apt-get update
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends postgresql
 fi
-python -m pip install -e ".[dev,ray,server]"
+python -m pip install -e ".[dev,ray,server,submitit,dashboard]"
