@@ -1,5 +1,5 @@
 """Shared fixtures: a per-session MLflow store template cache, no MLflow variables from the shell,
-and the real ml-100k.
+the real ml-100k, and a throw-away PostgreSQL server.
 
 Helpers (composition, subprocesses, ports) live in ``tests.helpers``.
 """
@@ -7,11 +7,16 @@ Helpers (composition, subprocesses, ports) live in ``tests.helpers``.
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import ML_100K
+from tests.helpers import ML_100K, as_postgres, free_port, postgres_bin, stop_process_group, wait_until
 
 MLFLOW_VARIABLES = (
     "MLFLOW_TRACKING_URI",
@@ -49,3 +54,41 @@ def ml_100k() -> Path:
     # Deliberately no skip: in CI the real data must be there, and a missing copy is a failure.
     assert (ML_100K / "u.data").is_file(), f"real MovieLens 100K expected at {ML_100K}"
     return ML_100K
+
+
+@pytest.fixture
+def postgres_uri() -> Iterator[str]:
+    """A throw-away PostgreSQL cluster on 127.0.0.1, owned by the test, with an empty `mlflow` database."""
+    # Under /tmp, not tmp_path: the postgres user must be able to reach it.
+    data_dir = Path(tempfile.mkdtemp(prefix="mtrec-pg-", dir="/tmp"))
+    if os.geteuid() == 0:
+        shutil.chown(data_dir, "postgres", "postgres")
+    port = free_port()
+    subprocess.run(
+        as_postgres(postgres_bin("initdb"), "-D", str(data_dir), "-U", "mtrec", "--auth=trust"),
+        check=True,
+        capture_output=True,
+    )
+    server = subprocess.Popen(
+        as_postgres(
+            postgres_bin("postgres"),
+            "-D",
+            str(data_dir),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-k",
+            str(data_dir),
+        ),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        createdb = [postgres_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "mtrec", "mlflow"]
+        wait_until(lambda: subprocess.run(createdb, capture_output=True).returncode == 0, 60, "PostgreSQL")
+        yield f"postgresql://mtrec@127.0.0.1:{port}/mlflow"
+    finally:
+        stop_process_group(server, sig=signal.SIGINT)  # PostgreSQL's "fast" shutdown
+        shutil.rmtree(data_dir, ignore_errors=True)

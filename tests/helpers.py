@@ -4,7 +4,9 @@ subprocesses, MLflow queries and process control. Imported as ``tests.helpers``.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -218,3 +220,16 @@ def serve_mlflow(
     finally:
         stop_process_group(server, grace=5)
         log.close()
+
+
+def postgres_bin(name: str) -> str:
+    """A PostgreSQL server program: Debian keeps them in /usr/lib/postgresql/<major>/bin, off PATH."""
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=lambda p: int(p.split("/")[4]))
+    path = found[-1] if found else shutil.which(name)
+    assert path, f"PostgreSQL's {name} not found: apt-get install postgresql (scripts/install.sh does)"
+    return path
+
+
+def as_postgres(*cmd: str) -> list[str]:
+    """PostgreSQL refuses to run as root; CI runs as root, so drop to the distribution's user."""
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else list(cmd)

@@ -103,6 +103,13 @@ def open_study(
             if attempt < 2 and ("already exists" in why or "locked" in why):
                 time.sleep(1.0)
                 continue
+            if _holds_mlflow(url):
+                raise StudyError(
+                    f"hydra.sweeper.storage={_redact(url)} is an MLflow store's database; MLflow and "
+                    "Optuna both version their tables in alembic_version, so the study needs a "
+                    "database of its own (e.g. createdb optuna; hydra.sweeper.storage=postgresql://"
+                    "host/optuna)"
+                ) from e
             raise StudyError(
                 f"hydra.sweeper.storage={_redact(url)}: cannot open study {name!r}: {why}"
             ) from e
@@ -113,6 +120,23 @@ def open_study(
             "set another hydra.sweeper.study_name"
         )
     return study, storage
+
+
+def _holds_mlflow(url: str) -> bool:
+    """Whether the database at ``url`` has MLflow's tracking tables (its ``experiments`` and
+    ``runs``): MLflow's alembic revision then sits in the ``alembic_version`` table Optuna's
+    schema check reads, and Optuna refuses the storage (checked with optuna 5.1.0, mlflow 3.17.2)."""
+    import sqlalchemy
+
+    try:
+        engine = sqlalchemy.create_engine(url)
+        try:
+            tables = set(sqlalchemy.inspect(engine).get_table_names())
+        finally:
+            engine.dispose()
+    except Exception:  # unreachable, or no database at all: the caller's own message says so
+        return False
+    return {"experiments", "runs"} <= tables
 
 
 def _redact(url: str) -> str:

@@ -6,15 +6,11 @@ the embedded SQLite file, locked by another process for longer than MLflow waits
 
 from __future__ import annotations
 
-import glob
 import json
 import os
-import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +18,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from tests.helpers import free_port, run_mtrec, serve_mlflow, stop_process_group, wait_until
+from tests.helpers import run_mtrec, serve_mlflow, wait_until
 
 SWEEP = (
     "-m",
@@ -34,57 +30,6 @@ SWEEP = (
     "tracking.log_model=false",
     "hydra.sweep.dir=sweep",
 )
-
-
-def postgres_bin(name: str) -> str:
-    """A PostgreSQL server program: Debian keeps them in /usr/lib/postgresql/<major>/bin, off PATH."""
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=lambda p: int(p.split("/")[4]))
-    path = found[-1] if found else shutil.which(name)
-    assert path, f"PostgreSQL's {name} not found: apt-get install postgresql (scripts/install.sh does)"
-    return path
-
-
-def as_postgres(*cmd: str) -> list[str]:
-    """PostgreSQL refuses to run as root; CI runs as root, so drop to the distribution's user."""
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else list(cmd)
-
-
-@pytest.fixture
-def postgres_uri() -> Iterator[str]:
-    """A throw-away PostgreSQL cluster on 127.0.0.1, owned by the test, with an empty `mlflow` database."""
-    # Under /tmp, not tmp_path: the postgres user must be able to reach it.
-    data_dir = Path(tempfile.mkdtemp(prefix="mtrec-pg-", dir="/tmp"))
-    if os.geteuid() == 0:
-        shutil.chown(data_dir, "postgres", "postgres")
-    port = free_port()
-    subprocess.run(
-        as_postgres(postgres_bin("initdb"), "-D", str(data_dir), "-U", "mtrec", "--auth=trust"),
-        check=True,
-        capture_output=True,
-    )
-    server = subprocess.Popen(
-        as_postgres(
-            postgres_bin("postgres"),
-            "-D",
-            str(data_dir),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-k",
-            str(data_dir),
-        ),
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        createdb = [postgres_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "mtrec", "mlflow"]
-        wait_until(lambda: subprocess.run(createdb, capture_output=True).returncode == 0, 60, "PostgreSQL")
-        yield f"postgresql://mtrec@127.0.0.1:{port}/mlflow"
-    finally:
-        stop_process_group(server, sig=signal.SIGINT)  # PostgreSQL's "fast" shutdown
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture
