@@ -122,6 +122,35 @@ def test_ray_sweep_runs_children_of_the_sweep_and_loads_data_once_per_worker(
 
 
 @pytest.mark.slow
+def test_an_optuna_search_runs_its_batches_on_ray(tmp_path: Path, ray_env: dict[str, str]) -> None:
+    import optuna
+    from optuna.trial import TrialState
+
+    sweep = ray_sweep(
+        tmp_path,
+        ray_env,
+        "hparams_search=loss_weights_pareto",
+        "objectives=[test/rmse,test/top_10_accuracy]",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.n_jobs=2",
+        "tracking.log_model=false",
+        f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    )
+    out, _ = sweep.communicate(timeout=300)
+    assert sweep.returncode == 0, out[-4000:]
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"  # beside the MLflow store
+    [name] = optuna.get_all_study_names(storage)
+    trials = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    parents, jobs = sweep_runs(tmp_path)
+    assert len(jobs) == 2 and set(jobs["status"]) == {"FINISHED"}
+    assert set(jobs["tags.mlflow.parentRunId"]) == {parents.iloc[0]["run_id"]}
+    assert sorted(jobs["tags.mtrec.optuna_trial"].astype(int)) == [0, 1]
+    assert str(sweep.pid) not in set(jobs["tags.mtrec.worker_pid"])  # trials ran in Ray workers
+
+
+@pytest.mark.slow
 def test_a_killed_ray_worker_leaves_a_killed_run_and_the_job_is_retried(
     tmp_path: Path, ray_env: dict[str, str]
 ) -> None:
