@@ -15,7 +15,7 @@ from hydra.types import HydraContext, RunMode
 from omegaconf import DictConfig
 
 from hydra_plugins.mtrec_sweeper.mtrec_sweeper import MAX_KEPT, ValidatedConfigs
-from mtrec.config import CONF_DIR
+from mtrec.config import CONF_DIR, register_configs
 
 SWEEPER = "hydra_plugins.mtrec_sweeper.mtrec_sweeper.MtrecSweeper"
 
@@ -56,6 +56,7 @@ def sweep(tmp_path: Path, *overrides: str) -> tuple[Any, CountingLoader, list[Di
 
 
 def test_mtrec_is_the_default_sweeper_and_hydra_finds_it() -> None:
+    register_configs()  # the schemas the YAML configs extend (mtrec's entry point registers them)
     assert SWEEPER in [name(c) for c in Plugins.instance().discover(Sweeper)]
     loader = ConfigLoaderImpl(config_search_path=create_config_search_path(CONF_DIR))
     master = loader.load_configuration("config", overrides=["experiment=tutorial"], run_mode=RunMode.MULTIRUN)
