@@ -61,6 +61,17 @@ def _pareto_scatter(sweep: Sweep, table: pd.DataFrame, pareto: Sequence[Any]) ->
         )
     front = jobs[jobs["pareto"] == "yes"].sort_values(x_name)
     ax.plot(front[x_name], front[y_name], color="tab:red", marker="o", zorder=4, label="Pareto front")
+    _baselines_and_labels(ax, sweep, pareto)
+    ax.set_title(f"{sweep.title}: jobs, Pareto front and baselines (dashed/dotted)")
+    ax.legend(loc="best")
+    fig.subplots_adjust(left=0.1, right=0.97, bottom=0.09, top=0.94)
+    return fig
+
+
+def _baselines_and_labels(ax: Any, sweep: Sweep, pareto: Sequence[Any]) -> None:
+    """The two-objective plots' baselines (dashed: the x-axis metric's, dotted: the y-axis metric's)
+    and axis labels."""
+    x_name, y_name = pareto[0].metric, pareto[1].metric
     baselines = sweep.baselines()
     for name, value in baselines_for(x_name, baselines).items():
         ax.axvline(value, linestyle="--", color="gray", linewidth=1)
@@ -70,10 +81,6 @@ def _pareto_scatter(sweep: Sweep, table: pd.DataFrame, pareto: Sequence[Any]) ->
         ax.text(ax.get_xlim()[0], value, f"{name} ", ha="left", va="bottom", fontsize=8, color="gray")
     ax.set_xlabel(f"{x_name} ({pareto[0].goal})")
     ax.set_ylabel(f"{y_name} ({pareto[1].goal})")
-    ax.set_title(f"{sweep.title}: jobs, Pareto front and baselines (dashed/dotted)")
-    ax.legend(loc="best")
-    fig.subplots_adjust(left=0.1, right=0.97, bottom=0.09, top=0.94)
-    return fig
 
 
 def _methods_scatter(
@@ -100,15 +107,7 @@ def _methods_scatter(
             front[x_name], front[y_name], color=colour, marker="o", drawstyle=steps, zorder=4, label=label
         )
     ax.scatter([point[0]], [point[1]], marker="x", color="black", zorder=5, label="reference point")
-    baselines = sweep.baselines()
-    for name, value in baselines_for(x_name, baselines).items():
-        ax.axvline(value, linestyle="--", color="gray", linewidth=1)
-        ax.text(value, ax.get_ylim()[1], f" {name}", rotation=90, va="top", fontsize=8, color="gray")
-    for name, value in baselines_for(y_name, baselines).items():
-        ax.axhline(value, linestyle=":", color="gray", linewidth=1)
-        ax.text(ax.get_xlim()[0], value, f"{name} ", ha="left", va="bottom", fontsize=8, color="gray")
-    ax.set_xlabel(f"{x_name} ({pareto[0].goal})")
-    ax.set_ylabel(f"{y_name} ({pareto[1].goal})")
+    _baselines_and_labels(ax, sweep, pareto)
     ax.set_title(f"{sweep.title}: each method's jobs and Pareto front")
     ax.legend(loc="best", fontsize=8)
     fig.subplots_adjust(left=0.1, right=0.97, bottom=0.09, top=0.94)
