@@ -4,20 +4,19 @@
 same on a log scale, ``choice(...)`` a categorical, ``range(start, stop[, step])`` an int with a
 step (a categorical of its values when they are not ints); any other value is fixed for every
 trial. No ``from __future__ import annotations``: Hydra executes plugin modules before it
-registers them (see :mod:`hydra_plugins.mtrec_sweeper.mtrec_sweeper`).
+registers them (see :mod:`hydra_plugins.mtrec_sweeper.mtrec_sweeper`). Nor does it import Optuna
+at the top: Hydra's plugin scan executes this module in every ``mtrec`` process, sweep or not, so
+Optuna is imported by the functions that build distributions (annotations name it as strings).
 """
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
-from optuna.distributions import (
-    BaseDistribution,
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
-)
+
+if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
 
 
 class SearchSpaceError(ValueError):
@@ -26,7 +25,7 @@ class SearchSpaceError(ValueError):
 
 def parse(
     params: Mapping[str, Any], arguments: Iterable[str]
-) -> tuple[dict[str, BaseDistribution], list[str]]:
+) -> "tuple[dict[str, BaseDistribution], list[str]]":
     """Splits ``hydra.sweeper.params`` and the command line into a search space and fixed overrides.
 
     Args:
@@ -56,8 +55,10 @@ def parse(
     return space, fixed
 
 
-def distribution(override: Override) -> BaseDistribution:
+def distribution(override: Override) -> "BaseDistribution":
     """The Optuna distribution of one sweep override (``key=interval(0, 1)``, ...)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
     key, value = override.get_key_element(), override.value()
     if isinstance(value, ChoiceSweep):
         choices = [_plain(c) for c in value.list]

@@ -4,6 +4,11 @@ A study is always stored in a database (Optuna's ``RDBStorage``), so re-running 
 continues its study. Without ``hydra.sweeper.storage`` it is ``optuna.db`` beside the MLflow
 SQLite file (``sqlite:///mlflow.db`` -> ``sqlite:///optuna.db``), else in the working directory;
 without ``hydra.sweeper.study_name`` it is named from the search (see :func:`default_name`).
+
+Hydra's plugin scan executes this module in every ``mtrec`` process, sweep or not: Optuna, MLflow
+(:mod:`mtrec.tracking.liveness`) and mtrec's config checks (numpy) are imported by the functions
+that use them, not here, and annotations name Optuna's types as strings. No ``from __future__
+import annotations``: Hydra executes plugin modules before it registers them.
 """
 
 import hashlib
@@ -13,23 +18,27 @@ import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import optuna
-from optuna.distributions import BaseDistribution, distribution_to_json
-from optuna.trial import TrialState
-
-from mtrec.config.run_keys import defines_run
-from mtrec.tracking.liveness import HOST_TAG, dead_reason, process_tags
+if TYPE_CHECKING:
+    import optuna
+    from optuna.distributions import BaseDistribution
+    from optuna.trial import TrialState
 
 DEFAULT_FILE = "optuna.db"
 # Trial user attributes that name the process running the trial (mtrec.tracking.liveness's tags).
 OWNER_ATTR = "mtrec.owner"
-DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 class StudyError(ValueError):
     """A storage that cannot be opened, or a study that does not fit the search."""
+
+
+def done_states() -> "tuple[TrialState, ...]":
+    """COMPLETE and PRUNED: the trials that count toward ``n_trials``."""
+    from optuna.trial import TrialState
+
+    return (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 def default_storage(tracking_uri: str | None) -> str:
@@ -43,7 +52,7 @@ def default_storage(tracking_uri: str | None) -> str:
 
 def default_name(
     prefix: str,
-    space: Mapping[str, BaseDistribution],
+    space: "Mapping[str, BaseDistribution]",
     fixed: Iterable[str],
     directions: Sequence[str],
     objectives: Sequence[str],
@@ -54,6 +63,10 @@ def default_name(
     (``dataset.path=...``, ``experiment=smoke``; not ``hydra.*``, ``tracking.*``, ``sweep.*``)
     enter the hash; ``n_trials`` and ``n_jobs`` do not, so raising ``n_trials`` continues the study.
     """
+    from optuna.distributions import distribution_to_json
+
+    from mtrec.config.run_keys import defines_run
+
     kept = sorted(
         o for o in fixed if not o.startswith("hydra.") and defines_run(o.lstrip("+~").split("=")[0])
     )
@@ -71,16 +84,18 @@ def open_study(
     url: str,
     name: str,
     directions: Sequence[str],
-    sampler: optuna.samplers.BaseSampler,
-    pruner: optuna.pruners.BasePruner,
+    sampler: "optuna.samplers.BaseSampler",
+    pruner: "optuna.pruners.BasePruner",
     heartbeat_interval: int,
     grace_period: int,
-) -> tuple[optuna.Study, optuna.storages.RDBStorage]:
+) -> "tuple[optuna.Study, optuna.storages.RDBStorage]":
     """Creates the study, or loads it when it exists (``load_if_exists``); returns it and its storage.
 
     Raises:
       StudyError: the storage cannot be opened, or the stored study has other directions.
     """
+    import optuna
+
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats
     for attempt in range(3):
@@ -145,12 +160,14 @@ def _redact(url: str) -> str:
     return redact(url)
 
 
-def claim(trial: optuna.trial.Trial) -> None:
+def claim(trial: "optuna.trial.Trial") -> None:
     """Records which process runs ``trial``, so a later command can tell that it died."""
+    from mtrec.tracking.liveness import process_tags
+
     trial.set_user_attr(OWNER_ATTR, process_tags())
 
 
-def fail_abandoned(study: optuna.Study) -> list[int]:
+def fail_abandoned(study: "optuna.Study") -> list[int]:
     """Fails the RUNNING trials nobody runs any more; returns their numbers.
 
     A trial of a process on this host that is gone (SIGKILL, a crash) fails at once; one of
@@ -158,6 +175,11 @@ def fail_abandoned(study: optuna.Study) -> list[int]:
     (``optuna.storages.fail_stale_trials``). A trial whose process lives (another command sharing
     the study) is left alone.
     """
+    import optuna
+    from optuna.trial import TrialState
+
+    from mtrec.tracking.liveness import HOST_TAG, dead_reason, process_tags
+
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = trial.user_attrs.get(OWNER_ATTR) or {}
@@ -174,7 +196,7 @@ def fail_abandoned(study: optuna.Study) -> list[int]:
     return sorted({*failed, *(after - before)})
 
 
-def count(study: optuna.Study, states: Sequence[TrialState]) -> int:
+def count(study: "optuna.Study", states: "Sequence[TrialState]") -> int:
     return len(study.get_trials(deepcopy=False, states=tuple(states)))
 
 
@@ -182,7 +204,7 @@ class Heartbeats:
     """Beats for the trials this process runs (by number), every ``interval`` s, on a daemon
     thread: what ``study.optimize`` does for its trials, which an ask-and-tell loop must do itself."""
 
-    def __init__(self, storage: optuna.storages.RDBStorage, study_name: str, interval: float) -> None:
+    def __init__(self, storage: "optuna.storages.RDBStorage", study_name: str, interval: float) -> None:
         self.storage, self.interval = storage, interval
         self.study_id = storage.get_study_id_from_name(study_name)
         self.numbers: set[int] = set()

@@ -10,6 +10,9 @@ trial through ``trial.number=N`` and the study file the sweeper writes into the 
 (``mtrec.app.sweep_state``), and reports its per-epoch validation metric there for the pruner.
 
 No ``from __future__ import annotations``: Hydra executes plugin modules before it registers them.
+Nor is Optuna imported at the top: Hydra's plugin scan executes this module in every ``mtrec``
+process, sweep or not (``config.register()`` below is all that scan needs). The methods that run
+a search import Optuna; annotations name its types as strings.
 """
 
 import contextlib
@@ -21,19 +24,20 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, NoReturn, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, cast
 
-import optuna
 from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from optuna.distributions import BaseDistribution, CategoricalDistribution
-from optuna.trial import TrialState
 
 from . import config, study
 from .search_space import as_override, parse
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.distributions import BaseDistribution
 
 config.register()
 log = logging.getLogger("mtrec")
@@ -119,7 +123,7 @@ class OptunaSweeper(Sweeper):
         """Runs the opened study's missing trials, ``n_jobs`` at a time."""
         self._run(*opened)
 
-    def _check(self, arguments: list[str]) -> tuple[dict[str, BaseDistribution], list[str]]:
+    def _check(self, arguments: list[str]) -> "tuple[dict[str, BaseDistribution], list[str]]":
         """The search space and fixed overrides, checked against the config before any trial."""
         space, fixed = parse(self.params, arguments)
         if not space:
@@ -152,7 +156,7 @@ class OptunaSweeper(Sweeper):
             ) from e
         return space, fixed
 
-    def _where(self, space: dict[str, BaseDistribution], fixed: list[str]) -> tuple[str, str]:
+    def _where(self, space: "dict[str, BaseDistribution]", fixed: list[str]) -> tuple[str, str]:
         tracking = self.cfg.get("tracking") or {}
         uri = None
         if tracking.get("enabled", False):
@@ -169,7 +173,9 @@ class OptunaSweeper(Sweeper):
         )
         return url, name
 
-    def _build(self, conf: Any, what: str, space: dict[str, BaseDistribution] | None = None) -> Any:
+    def _build(self, conf: Any, what: str, space: "dict[str, BaseDistribution] | None" = None) -> Any:
+        import optuna
+
         if isinstance(conf, str):  # hydra.sweeper.sampler=gp: an option of the group by name
             conf = _option(what, conf)
         target = str(conf.get("_target_", "")) if isinstance(conf, DictConfig) else ""
@@ -195,8 +201,10 @@ class OptunaSweeper(Sweeper):
             )
         return built
 
-    def _grid(self, space: dict[str, BaseDistribution]) -> dict[str, list[Any]]:
+    def _grid(self, space: "dict[str, BaseDistribution]") -> dict[str, list[Any]]:
         """The grid sampler's grid: each searched key's choices; every point is one trial."""
+        from optuna.distributions import CategoricalDistribution
+
         numeric = [k for k, d in space.items() if not isinstance(d, CategoricalDistribution)]
         if numeric:
             raise SearchError(
@@ -213,13 +221,15 @@ class OptunaSweeper(Sweeper):
 
     def _run(
         self,
-        built: optuna.Study,
-        storage: optuna.storages.RDBStorage,
+        built: "optuna.Study",
+        storage: "optuna.storages.RDBStorage",
         name: str,
         url: str,
-        space: dict[str, BaseDistribution],
+        space: "dict[str, BaseDistribution]",
         fixed: list[str],
     ) -> None:
+        from optuna.trial import TrialState
+
         sweep_dir = Path(self.cfg.hydra.sweep.dir)
         single = len(self.directions) == 1
         pruner_conf = (
@@ -233,14 +243,14 @@ class OptunaSweeper(Sweeper):
         abandoned = study.fail_abandoned(built)
         if abandoned:
             log.info(f"study {name}: trials {abandoned} were RUNNING in a process that is gone: FAIL")
-        earlier = [t.number for t in built.get_trials(deepcopy=False, states=study.DONE)]
+        earlier = [t.number for t in built.get_trials(deepcopy=False, states=study.done_states())]
         if earlier:
             trials.record_earlier(sweep_dir, name, earlier)
         log.info(f"study {name} in {url}: {len(earlier)} of {self.n_trials} trials done before this command")
         asked = 0
         with study.Heartbeats(storage, name, self.heartbeat_interval) as heartbeats:
             while True:
-                done = study.count(built, study.DONE)
+                done = study.count(built, study.done_states())
                 running = study.count(built, (TrialState.RUNNING,))
                 size = min(self.n_jobs, self.n_trials - done - running, self.n_trials - asked)
                 if size <= 0:
@@ -270,7 +280,7 @@ class OptunaSweeper(Sweeper):
                     heartbeats.numbers.discard(trial.number)
         _write_results(built, sweep_dir / self.results_file)
 
-    def _reseed(self, built: optuna.Study, space: dict[str, BaseDistribution]) -> None:
+    def _reseed(self, built: "optuna.Study", space: "dict[str, BaseDistribution]") -> None:
         """A fixed seed, shifted by the trials the study holds: a resumed search then does not
         sample the first run's points again (the same seed restarts the same random sequence)."""
         conf = (
@@ -290,12 +300,17 @@ def _option(what: str, name: str) -> DictConfig:
     return OmegaConf.structured(options[name])
 
 
-def _some_value(d: BaseDistribution) -> Any:
+def _some_value(d: "BaseDistribution") -> Any:
+    from optuna.distributions import CategoricalDistribution
+
     return d.choices[0] if isinstance(d, CategoricalDistribution) else d.low  # type: ignore[attr-defined]
 
 
-def _tell(built: optuna.Study, trial: optuna.trial.Trial, ret: Any) -> None:
+def _tell(built: "optuna.Study", trial: "optuna.trial.Trial", ret: Any) -> None:
     """Tells the study how a job ended: its values, PRUNED, or FAIL (an exception, NaN, None)."""
+    import optuna
+    from optuna.trial import TrialState
+
     try:
         with contextlib.redirect_stderr(io.StringIO()):  # Hydra's "Error executing job" line
             values = ret.return_value
@@ -317,8 +332,10 @@ def _tell(built: optuna.Study, trial: optuna.trial.Trial, ret: Any) -> None:
     built.tell(trial, [float(v) for v in values])
 
 
-def _write_results(built: optuna.Study, path: Path) -> None:
+def _write_results(built: "optuna.Study", path: Path) -> None:
     """``optimization_results.yaml``, as hydra-optuna-sweeper wrote it: the best trial(s)."""
+    from optuna.trial import TrialState
+
     if not built.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         return
     if len(built.directions) == 1:

@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 from hydra_plugins.mtrec_optuna import study
 from hydra_plugins.mtrec_optuna.search_space import SearchSpaceError, parse
 from mtrec.config import CONF_DIR, register_configs
-from tests.helpers import compose_config, run_mtrec
+from tests.helpers import compose_config, repo_env, run_mtrec
 
 
 def test_search_spaces_parse_as_hydra_optuna_sweeper_wrote_them() -> None:
@@ -110,6 +110,30 @@ def test_every_search_recipe_composes_with_the_optuna_sweeper() -> None:
         assert full.hydra.sweeper._target_ == "hydra_plugins.mtrec_optuna.sweeper.OptunaSweeper"
         assert full.hydra.sweeper.sampler._target_ == f"optuna.samplers.{sampler}"
         assert full.hydra.sweeper.pruner._target_ == "optuna.pruners.MedianPruner"
+
+
+PLUGIN_SCAN = """
+import sys
+from hydra.core.config_store import ConfigStore
+from hydra.core.plugins import Plugins
+Plugins.instance()
+print(sorted(m for m in ("optuna", "mlflow", "tensorflow") if m in sys.modules))
+groups = ConfigStore.instance().repo["hydra"]["sweeper"]
+print(sorted(groups["sampler"]), sorted(groups["pruner"]), "optuna.yaml" in groups, "methods.yaml" in groups)
+"""
+
+
+def test_the_plugin_scan_imports_no_optuna_and_registers_the_sweeper_configs() -> None:
+    # Hydra's plugin scan runs in every mtrec process: it executes mtrec's plugin modules, which
+    # register their configs and leave Optuna (and MLflow, TensorFlow) to the sweep that needs them.
+    out = subprocess.run(
+        [sys.executable, "-c", PLUGIN_SCAN], env=repo_env(), capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == [
+        "[]",
+        "['gp.yaml', 'grid.yaml', 'nsgaii.yaml', 'random.yaml', 'tpe.yaml'] "
+        "['median.yaml', 'nop.yaml', 'threshold.yaml'] True True",
+    ]
 
 
 def search(tmp_path: Path, *overrides: str) -> None:
