@@ -8,14 +8,17 @@ without Hydra. Only this module knows about ``hydra.main``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 
 from mtrec.app import process
-from mtrec.app.job import JobContext, Objective, run_job
 from mtrec.config import CONF_DIR, Config, register_configs
+
+if TYPE_CHECKING:
+    from mtrec.app.job import Objective
 
 register_configs()
 
@@ -30,6 +33,9 @@ def main() -> None:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def app(cfg: Config) -> Objective:
+    # The job module (and MLflow, ~0.9 s) loads only when a job runs: not for --help, --cfg, -i.
+    from mtrec.app.job import JobContext, run_job
+
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     ctx = JobContext(
