@@ -52,7 +52,8 @@ class MultitaskModel(tfrs.models.Model):
 
         Raises:
           ValueError: no task, or two tasks of one name, or a weighting naming other tasks than
-            those of weight > 0, or an MMoE naming a task the model lacks.
+            those of weight > 0, or heads built for other mixtures than the MMoE's (tasks
+            and widths).
         """
         super().__init__()
         names = [task.name for task in tasks]
@@ -64,8 +65,10 @@ class MultitaskModel(tfrs.models.Model):
         if weighting is not None and weighting.task_names != trained:
             raise ValueError(f"the weighting's tasks {weighting.task_names} are not those trained: {trained}")
         self.weighting = weighting
-        if mmoe is not None and not set(mmoe.task_names) <= set(names):
-            raise ValueError(f"the MMoE's tasks {mmoe.task_names} are not all the model's: {names}")
+        mixed = {task.name: task.mixture_width for task in tasks if task.mixture_width is not None}
+        wanted = {} if mmoe is None else dict.fromkeys(mmoe.task_names, mmoe.output_width)
+        if mixed != wanted:
+            raise ValueError(f"the heads that read an MMoE mixture {mixed} are not the MMoE's tasks {wanted}")
         self.mmoe = mmoe
         self.loss_tracker = tf.keras.metrics.Mean(name="loss")
         towers.create_weights()

@@ -131,3 +131,26 @@ def test_without_mmoe_the_model_has_no_mixing_variables() -> None:
     assert not any("mmoe" in v.name for v in plain.variables)
     assert plain.task("like").head.layers[0].kernel.shape == (2 * DIM, 1)
     assert len(mixed.trainable_variables) == len(plain.trainable_variables) + 14
+
+
+def test_heads_and_mmoe_must_agree_on_the_mixed_tasks_and_width() -> None:
+    sizes = {"num_users": NUM_USERS, "num_movies": NUM_MOVIES}
+
+    def model(width: int | None, mmoe: MMoE | None) -> MultitaskModel:
+        tasks = [
+            RegressionTask(**sizes, embedding_dim=DIM, rating_hidden_units=[4], mixture_width=width),
+            RetrievalTask(NUM_MOVIES, DIM),
+        ]
+        return MultitaskModel(Towers(**sizes, embedding_dim=DIM), tasks, mmoe=mmoe)
+
+    with pytest.raises(
+        ValueError, match=r"read an MMoE mixture \{'rating': 4\} are not the MMoE's tasks \{\}"
+    ):
+        model(4, None)
+    with pytest.raises(ValueError, match=r"\{\} are not the MMoE's tasks \{'rating': 4\}"):
+        model(None, MMoE(["rating"], DIM, num_experts=2, expert_units=[4]))
+    with pytest.raises(ValueError, match=r"\{'rating': 8\} are not the MMoE's tasks \{'rating': 4\}"):
+        model(8, MMoE(["rating"], DIM, num_experts=2, expert_units=[4]))
+    with pytest.raises(ValueError, match=r"\{'rating': 4\} are not the MMoE's tasks \{'like': 4\}"):
+        model(4, MMoE(["like"], DIM, num_experts=2, expert_units=[4]))
+    assert model(4, MMoE(["rating"], DIM, num_experts=2, expert_units=[4])).mmoe is not None

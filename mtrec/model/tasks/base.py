@@ -67,6 +67,10 @@ class Task(tf.keras.layers.Layer):
     evaluated, so every run reports every metric.
     """
 
+    mixture_width: int | None = None
+    """Width of the MMoE mixture the task's head reads (:mod:`mtrec.model.mmoe`); None: the head
+    reads the embeddings, or the task has no head."""
+
     def __init__(self, name: str, weight: float) -> None:
         super().__init__(name=name)
         self.weight = float(weight)

@@ -50,6 +50,7 @@ class BinaryTask(Task):
         super().__init__(name, weight)
         self.label, self.threshold = label, threshold
         self.interaction_features = interaction_features
+        self.mixture_width = mixture_width
         self.head = mlp_head(
             hidden_units, dropout, head_input_width(embedding_dim, interaction_features, mixture_width)
         )

@@ -68,6 +68,7 @@ class RegressionTask(Task):
         self.learned_biases = biases and fixed_biases is None
         self.rating_factors = rating_factors
         self.rating_l2 = float(rating_l2)
+        self.mixture_width = mixture_width
         self.head = mlp_head(
             rating_hidden_units, dropout, head_input_width(embedding_dim, interaction_features, mixture_width)
         )
