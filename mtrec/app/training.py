@@ -24,6 +24,7 @@ from mtrec.config import Config
 from mtrec.config.plain import section, section_list
 from mtrec.data.interactions import Interactions, Split, movies_by_user
 from mtrec.evaluation.baselines import fit_biases
+from mtrec.model.mmoe import MMoE
 from mtrec.model.multitask import MultitaskModel
 from mtrec.model.tasks.base import Task
 from mtrec.model.tasks.binary import BinaryTask
@@ -50,6 +51,8 @@ DERIVED_MODEL_KEYS = (
     "logq_correction",
     "logq_weight",
     "popularity_prior",
+    "mmoe_experts",
+    "mmoe_expert_units",
 )
 
 
@@ -114,6 +117,8 @@ def compose_model(cfg: Config, train: Interactions) -> MultitaskModel:
         user_features=train.user_features if m["user_features"] else None,
         movie_features=train.movie_features if m["movie_features"] else None,
     )
+    mixed = [labels.name for labels in task_labels(cfg) if labels.kind != "retrieval"]
+    mmoe_width = m["mmoe_expert_units"][-1] if m["mmoe_experts"] else None
     tasks: list[Task] = []
     for labels in task_labels(cfg):
         t = cfg.tasks[labels.name]
@@ -122,6 +127,8 @@ def compose_model(cfg: Config, train: Interactions) -> MultitaskModel:
             "weight": t.weight,
             "metric_prefix": labels.metric_prefix,
         }
+        if labels.kind != "retrieval":
+            common["mixture_width"] = mmoe_width
         if t.kind == "regression":
             rated = labels.labelled_rows(train)
             targets = replace(rated, rating=labels.values(rated))
@@ -165,7 +172,17 @@ def compose_model(cfg: Config, train: Interactions) -> MultitaskModel:
                     movie_score_bias=m["popularity_prior"] * log_frequency if m["popularity_prior"] else None,
                 )
             )
-    return MultitaskModel(towers, tasks, weighting=loss_weighting(cfg, tasks))
+    mmoe = None
+    if m["mmoe_experts"]:
+        # After the heads, before the towers: with MMoE off, every weight draws the seed it drew before.
+        mmoe = MMoE(
+            mixed,
+            embedding_dim=m["embedding_dim"],
+            num_experts=m["mmoe_experts"],
+            expert_units=list(m["mmoe_expert_units"]),
+            interaction_features=m["interaction_features"],
+        )
+    return MultitaskModel(towers, tasks, weighting=loss_weighting(cfg, tasks), mmoe=mmoe)
 
 
 def loss_weighting(cfg: Config, tasks: list[Task]) -> LossWeighting | None:

@@ -90,6 +90,23 @@ def validate(cfg: Config) -> None:
     _require(
         math.isfinite(m.popularity_prior), "model.popularity_prior", "a finite number", m.popularity_prior
     )
+    _require(m.mmoe_experts >= 0, "model.mmoe_experts", ">= 0", m.mmoe_experts)
+    if m.mmoe_experts:
+        expert_units = list(m.mmoe_expert_units)
+        _require(
+            len(expert_units) > 0,
+            "model.mmoe_expert_units",
+            "a non-empty list when model.mmoe_experts > 0",
+            expert_units,
+        )
+        for i, width in enumerate(expert_units):
+            _require(width > 0, f"model.mmoe_expert_units[{i}]", "> 0", width)
+        _require(
+            any(t.kind in ("regression", "binary") for t in cfg.tasks.values()),
+            "model.mmoe_experts",
+            "0 when no task is a regression or binary task (MMoE mixes only their heads' input)",
+            m.mmoe_experts,
+        )
 
     o = cfg.optimizer
     _require(o.name in OPTIMIZERS, "optimizer.name", f"one of {OPTIMIZERS}", o.name)

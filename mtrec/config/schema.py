@@ -81,6 +81,14 @@ class ModelConfig:
     """Retrieval task: wherever movies are ranked (top-K metrics, Recall/NDCG, the export's
     recommend), add ``popularity_prior`` x log(training frequency) to each movie's score;
     training is unchanged."""
+    mmoe_experts: int = 0
+    """Regression and binary tasks: K shared expert MLPs over the heads' input (``[u, m]``, or
+    ``[u, m, u * m]`` with ``interaction_features``) and one softmax gate per task over them
+    (MMoE, Ma et al. 2018); each head reads its gate's mixture. The retrieval task still reads
+    the towers' embeddings. 0: no MMoE."""
+    mmoe_expert_units: list[int] = field(default_factory=lambda: [64])
+    """With ``mmoe_experts``: ReLU layer sizes of each expert; the last is the width every mixed
+    head reads."""
 
 
 @dataclass

@@ -8,11 +8,13 @@ design suggests: each task is a layer that owns its head, loss and metrics
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import cast
 
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
+from mtrec.model.mmoe import MMoE
 from mtrec.model.tasks.base import Task
 from mtrec.model.tasks.binary import BinaryTask
 from mtrec.model.tasks.regression import RegressionTask
@@ -30,7 +32,13 @@ class MultitaskModel(tfrs.models.Model):
     ``{task}_mask`` ([batch] float32, 0 where the task does not know the label).
     """
 
-    def __init__(self, towers: Towers, tasks: Sequence[Task], weighting: LossWeighting | None = None) -> None:
+    def __init__(
+        self,
+        towers: Towers,
+        tasks: Sequence[Task],
+        weighting: LossWeighting | None = None,
+        mmoe: MMoE | None = None,
+    ) -> None:
         """Composes the towers and tasks, then creates the towers' weights.
 
         Args:
@@ -38,10 +46,14 @@ class MultitaskModel(tfrs.models.Model):
           tasks: the tasks, in the order their losses are added; names must be distinct.
           weighting: learned loss weights over the tasks it names (:mod:`mtrec.model.weighting`);
             None: the tasks' fixed weights.
+          mmoe: shared experts and per-task gates between the embeddings and the heads of the
+            tasks it names (built with the heads' ``mixture_width``); None: each head reads the
+            embeddings. The retrieval task always reads the embeddings.
 
         Raises:
           ValueError: no task, or two tasks of one name, or a weighting naming other tasks than
-            those of weight > 0.
+            those of weight > 0, or heads built for other mixtures than the MMoE's (tasks
+            and widths).
         """
         super().__init__()
         names = [task.name for task in tasks]
@@ -53,6 +65,11 @@ class MultitaskModel(tfrs.models.Model):
         if weighting is not None and weighting.task_names != trained:
             raise ValueError(f"the weighting's tasks {weighting.task_names} are not those trained: {trained}")
         self.weighting = weighting
+        mixed = {task.name: task.mixture_width for task in tasks if task.mixture_width is not None}
+        wanted = {} if mmoe is None else dict.fromkeys(mmoe.task_names, mmoe.output_width)
+        if mixed != wanted:
+            raise ValueError(f"the heads that read an MMoE mixture {mixed} are not the MMoE's tasks {wanted}")
+        self.mmoe = mmoe
         self.loss_tracker = tf.keras.metrics.Mean(name="loss")
         towers.create_weights()
 
@@ -115,7 +132,7 @@ class MultitaskModel(tfrs.models.Model):
         """
         weighting = cast(GradNormWeighting, self.weighting)
         with tf.GradientTape(persistent=True) as tape:
-            batch = self.towers.encode(features)
+            batch = self.encode(features)
             loss, task_losses = self._loss(batch, training=True)
             if self.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(self.losses))
@@ -170,9 +187,16 @@ class MultitaskModel(tfrs.models.Model):
         retrieval = self.retrieval
         return retrieval.index_candidates(self.towers.movie(tf.range(1, retrieval.num_movies + 1)))
 
+    def encode(self, features: dict[str, tf.Tensor]) -> Batch:
+        """The towers' encoding of a batch, with each mixed task's MMoE mixture when configured."""
+        batch = self.towers.encode(features)
+        if self.mmoe is None:
+            return batch
+        return replace(batch, mixtures=self.mmoe(batch.user_embeddings, batch.movie_embeddings))
+
     def call(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """The rows' user and movie embeddings, and each task head's predictions by task name."""
-        batch = self.towers.encode(features)
+        batch = self.encode(features)
         outputs = {"user": batch.user_embeddings, "movie": batch.movie_embeddings}
         for task in self.tasks:
             predictions = task.outputs(batch)
@@ -188,7 +212,7 @@ class MultitaskModel(tfrs.models.Model):
         are the usual batch losses. The loss trackers get share x replicas, so they report
         global-batch values however many replicas.
         """
-        return self._loss(self.towers.encode(features), training)[0]
+        return self._loss(self.encode(features), training)[0]
 
     def _loss(self, batch: Batch, training: bool) -> tuple[tf.Tensor, list[tf.Tensor]]:
         """The weighted loss (as :meth:`compute_loss`) and, with learned weights, the

@@ -7,7 +7,8 @@ string ids onto the same indices (``mtrec.serving``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import tensorflow as tf
@@ -31,6 +32,8 @@ class Batch:
       batch_size: the global batch size (summed over replicas), float32.
       replicas: replicas in sync (1 without a strategy).
       towers: the towers that encoded the batch (a task may score other ids, e.g. every movie).
+      mixtures: with MMoE (:mod:`mtrec.model.mmoe`), each mixed task's [batch, width] mixture of
+        the experts, by task name, which its head reads instead of the embeddings; else empty.
     """
 
     features: dict[str, tf.Tensor]
@@ -45,6 +48,11 @@ class Batch:
     batch_size: tf.Tensor
     replicas: int
     towers: Towers
+    mixtures: Mapping[str, tf.Tensor] = field(default_factory=dict)
+
+    def mixture(self, task: str) -> tf.Tensor | None:
+        """``task``'s MMoE mixture, [batch, width]; None without MMoE."""
+        return self.mixtures.get(task)
 
 
 class Towers(tf.keras.layers.Layer):

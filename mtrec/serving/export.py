@@ -191,17 +191,28 @@ def _predicting_tasks(model: MultitaskModel) -> list[RegressionTask | BinaryTask
 
 
 def _heads_predictor(model: MultitaskModel) -> Any:
-    """(users, movies, user index, movie index) -> {task name: [n] predictions} of every head."""
+    """(users, movies, user index, movie index) -> {task name: [n] predictions} of every head,
+    each reading its MMoE mixture when the model has one (the experts run once for all heads)."""
     heads = [(task.name, task.predict) for task in _predicting_tasks(model)]
+    mmoe = model.mmoe
 
-    def predict(*args: tf.Tensor) -> dict[str, tf.Tensor]:
-        return {name: head(*args)[:, 0] for name, head in heads}
+    def predict(
+        users: tf.Tensor, movies: tf.Tensor, user_index: tf.Tensor, movie_index: tf.Tensor
+    ) -> dict[str, tf.Tensor]:
+        mixtures = {} if mmoe is None else mmoe(users, movies)
+        return {
+            name: head(users, movies, user_index, movie_index, mixture=mixtures.get(name))[:, 0]
+            for name, head in heads
+        }
 
     return predict
 
 
 def _head_weights(model: MultitaskModel) -> list[tf.Variable]:
-    return [w for task in _predicting_tasks(model) for w in task.head_weights()]
+    """Every variable the heads read besides the embeddings: the MMoE's (when the model has one),
+    then each task's head's."""
+    shared = [] if model.mmoe is None else list(model.mmoe.weights)
+    return shared + [w for task in _predicting_tasks(model) for w in task.head_weights()]
 
 
 def _lookup_table(vocab: np.ndarray) -> tf.lookup.StaticHashTable:

@@ -69,11 +69,15 @@ def test_smoke_run_logs_one_complete_mlflow_run(tmp_path: Path) -> None:
             "loss.weighting=learned",
             "mtrec: error: loss.weighting must be one of ('fixed', 'uncertainty', 'gradnorm')",
         ),
+        (
+            "model.mmoe_expert_units=[8,0] model.mmoe_experts=2",
+            "mtrec: error: model.mmoe_expert_units[1] must be > 0 (got 0)",
+        ),
         ("dataset=movielens_100k", None),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_no_run(tmp_path: Path, override: str, message) -> None:
-    args = ["experiment=smoke", override]
+    args = ["experiment=smoke", *override.split()]
     if message is None:  # A data error: the folder does not exist.
         args.append(f"dataset.path={tmp_path / 'missing'}")
         message = f"mtrec: error: dataset.path={tmp_path / 'missing'}: no such folder"

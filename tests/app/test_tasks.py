@@ -129,6 +129,34 @@ def test_the_export_answers_every_task_in_a_fresh_process(tmp_path: Path) -> Non
     assert last_line == "mtrec-predict: error: --task buy: the model's tasks are rating, like"
 
 
+@pytest.mark.slow
+def test_an_mmoe_run_of_three_tasks_trains_and_logs_every_tasks_metrics(tmp_path: Path) -> None:
+    out = run_mtrec(
+        tmp_path,
+        "experiment=smoke",
+        "tasks=watch_rate_like",
+        "model.mmoe_experts=3",
+        "model.mmoe_expert_units=[8]",
+        "trainer.epochs=2",
+        "hydra.run.dir=out",
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    run = runs_in(tmp_path / "mlflow.db").iloc[0]
+    assert run["status"] == "FINISHED"
+    assert run["params.model.mmoe_experts"] == "3" and run["params.model.mmoe_expert_units"] == "[8]"
+    for loss in ("retrieval_loss", "rating_loss", "like_loss"):
+        assert run[f"metrics.train/{loss}"] > 0, loss
+        assert run[f"metrics.test/{loss}"] > 0, loss
+    assert 0 < run["metrics.test/rmse"] < 3
+    for metric in ("like/auc", "like/log_loss", "top_10_accuracy", "recall_at_10", "ndcg_at_10"):
+        assert 0 <= run[f"metrics.test/{metric}"] <= 1, metric
+    history = mlflow.MlflowClient().get_metric_history(run["run_id"], "train/like_loss")
+    assert [m.step for m in history] == [1, 2]
+    # The export answers both mixed heads.
+    metadata = json.loads((tmp_path / "out" / "export" / "mtrec_model.json").read_text())
+    assert metadata["tasks"] == {"rating": "regression", "like": "binary"}
+
+
 def test_loss_weight_overrides_get_a_one_line_note_naming_the_task_keys() -> None:
     from mtrec.app.job import legacy_weight_note
     from tests.helpers import compose_config

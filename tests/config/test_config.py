@@ -115,6 +115,19 @@ def test_wrong_type_fails_at_composition() -> None:
             "sweep.pareto[2].metric must be different from sweep.pareto[0].metric (got 'test/rmse')",
         ),
         ("trainer.top_k=[1,5]", "sweep.pareto[1].metric must be one of"),
+        ("model.mmoe_experts=-1", "model.mmoe_experts must be >= 0 (got -1)"),
+        (
+            "model.mmoe_experts=2 model.mmoe_expert_units=[]",
+            "model.mmoe_expert_units must be a non-empty list when model.mmoe_experts > 0 (got [])",
+        ),
+        (
+            "model.mmoe_experts=2 model.mmoe_expert_units=[8,0]",
+            "model.mmoe_expert_units[1] must be > 0 (got 0)",
+        ),
+        (
+            "model.mmoe_experts=2 ~tasks.rating",
+            "model.mmoe_experts must be 0 when no task is a regression or binary task",
+        ),
         ("baselines.max_items=0", "baselines.max_items must be > 0 (got 0)"),
         ("baselines.ease_l2=[100,0]", "baselines.ease_l2[1] must be > 0 (got 0"),
         ("baselines.ease_l2=[]", "baselines.ease_l2 must be a non-empty list"),

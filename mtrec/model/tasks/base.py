@@ -27,6 +27,30 @@ def mlp_head(hidden_units: Sequence[int], dropout: float, input_width: int) -> t
     return head
 
 
+def head_input_width(embedding_dim: int, interaction_features: bool, mixture_width: int | None) -> int:
+    """Width of what a head reads: :func:`head_inputs`'s."""
+    if mixture_width is not None:
+        return mixture_width
+    return (3 if interaction_features else 2) * embedding_dim
+
+
+def head_inputs(
+    user_embeddings: tf.Tensor,
+    movie_embeddings: tf.Tensor,
+    interaction_features: bool,
+    mixture: tf.Tensor | None = None,
+) -> tf.Tensor:
+    """What a regression or binary head reads: ``mixture`` ([batch, width], the task's MMoE
+    mixture) when given, else [batch, 2 * dim] ``[u, m]`` or, with ``interaction_features``,
+    [batch, 3 * dim] ``[u, m, u * m]``."""
+    if mixture is not None:
+        return mixture
+    parts = [user_embeddings, movie_embeddings]
+    if interaction_features:
+        parts.append(user_embeddings * movie_embeddings)
+    return tf.concat(parts, axis=1)
+
+
 def labelled_rows(batch: Batch, task: str, label: str) -> tuple[tf.Tensor, tf.Tensor]:
     """[batch] float32 1 where ``task`` knows the row's label (feature ``{task}_mask``; absent:
     every row), and how many rows of the global batch it knows (summed over replicas)."""
@@ -42,6 +66,10 @@ class Task(tf.keras.layers.Layer):
     is skipped in training (it adds no gradient, and reports no training loss) but still
     evaluated, so every run reports every metric.
     """
+
+    mixture_width: int | None = None
+    """Width of the MMoE mixture the task's head reads (:mod:`mtrec.model.mmoe`); None: the head
+    reads the embeddings, or the task has no head."""
 
     def __init__(self, name: str, weight: float) -> None:
         super().__init__(name=name)

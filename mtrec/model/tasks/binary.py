@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from mtrec.model.tasks.base import Task, labelled_rows, mlp_head
+from mtrec.model.tasks.base import Task, head_input_width, head_inputs, labelled_rows, mlp_head
 from mtrec.model.towers import Batch
 
 LOGIT_RANGE = 12.0
@@ -32,6 +32,7 @@ class BinaryTask(Task):
         interaction_features: bool = False,
         dropout: float = 0.0,
         metric_prefix: str = "",
+        mixture_width: int | None = None,
     ) -> None:
         """Args:
         embedding_dim: size of the shared embeddings the head reads.
@@ -43,11 +44,16 @@ class BinaryTask(Task):
         interaction_features: feed the head ``[u, m, u * m]`` instead of ``[u, m]``.
         dropout: dropout rate on the head's input.
         metric_prefix: put before the metrics' names (``auc``, ``log_loss``).
+        mixture_width: the head reads the model's MMoE mixture for this task, [batch,
+          mixture_width] (:mod:`mtrec.model.mmoe`), instead of the embeddings; None: no MMoE.
         """
         super().__init__(name, weight)
         self.label, self.threshold = label, threshold
         self.interaction_features = interaction_features
-        self.head = mlp_head(hidden_units, dropout, (3 if interaction_features else 2) * embedding_dim)
+        self.mixture_width = mixture_width
+        self.head = mlp_head(
+            hidden_units, dropout, head_input_width(embedding_dim, interaction_features, mixture_width)
+        )
         # Keras's default thresholds are 200 even steps of probability: a sparse task's
         # predictions (purchases: around 0.01) would all fall below the second one. Thresholds
         # spaced evenly in logits resolve every rate alike.
@@ -65,13 +71,16 @@ class BinaryTask(Task):
         return column if self.threshold is None else tf.cast(column >= self.threshold, tf.float32)
 
     def logits(
-        self, user_embeddings: tf.Tensor, movie_embeddings: tf.Tensor, training: bool = False
+        self,
+        user_embeddings: tf.Tensor,
+        movie_embeddings: tf.Tensor,
+        training: bool = False,
+        mixture: tf.Tensor | None = None,
     ) -> tf.Tensor:
-        """[batch, dim] x [batch, dim] -> [batch, 1] logits."""
-        parts = [user_embeddings, movie_embeddings]
-        if self.interaction_features:
-            parts.append(user_embeddings * movie_embeddings)
-        return self.head(tf.concat(parts, axis=1), training=training)
+        """[batch, dim] x [batch, dim] -> [batch, 1] logits (with MMoE, from this task's
+        ``mixture``, [batch, mixture_width], instead of the embeddings)."""
+        inputs = head_inputs(user_embeddings, movie_embeddings, self.interaction_features, mixture)
+        return self.head(inputs, training=training)
 
     def predict(
         self,
@@ -80,10 +89,12 @@ class BinaryTask(Task):
         users: tf.Tensor | None = None,
         movies: tf.Tensor | None = None,
         training: bool = False,
+        mixture: tf.Tensor | None = None,
     ) -> tf.Tensor:
         """[batch, 1] probabilities that the label is positive (the ids are unused: the head sees
-        only the embeddings; the signature is the regression task's, which the export calls)."""
-        return tf.sigmoid(self.logits(user_embeddings, movie_embeddings, training=training))
+        only the embeddings, or ``mixture``; the signature is the regression task's, which the
+        export calls)."""
+        return tf.sigmoid(self.logits(user_embeddings, movie_embeddings, training=training, mixture=mixture))
 
     def head_weights(self) -> list[tf.Variable]:
         """Every variable :meth:`predict` reads besides the two embeddings (what an export keeps)."""
@@ -91,14 +102,16 @@ class BinaryTask(Task):
 
     def outputs(self, batch: Batch) -> tf.Tensor:
         """[batch, 1] probabilities."""
-        return self.predict(batch.user_embeddings, batch.movie_embeddings)
+        return self.predict(batch.user_embeddings, batch.movie_embeddings, mixture=batch.mixture(self.name))
 
     def compute_loss(self, batch: Batch, training: bool) -> tf.Tensor:
         """This replica's summed cross-entropy over the *global* number of labelled rows; with one
         replica, the batch's mean log-loss over its labelled rows."""
         mask, labelled = labelled_rows(batch, self.name, self.label)
         labels = self.labels(batch.features)
-        logits = self.logits(batch.user_embeddings, batch.movie_embeddings, training=training)[:, 0]
+        logits = self.logits(
+            batch.user_embeddings, batch.movie_embeddings, training=training, mixture=batch.mixture(self.name)
+        )[:, 0]
         losses = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
         if not training:
             self.auc.update_state(labels, logits, sample_weight=mask)

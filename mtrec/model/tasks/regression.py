@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from mtrec.model.tasks.base import Task, labelled_rows, mlp_head
+from mtrec.model.tasks.base import Task, head_input_width, head_inputs, labelled_rows, mlp_head
 from mtrec.model.towers import Batch
 
 
@@ -35,6 +35,7 @@ class RegressionTask(Task):
         name: str = "rating",
         label: str = "rating",
         metric_prefix: str = "",
+        mixture_width: int | None = None,
     ) -> None:
         """Builds the head (its weights too: a model trained with weight 0 never calls it in
         training, and Keras needs every trainable weight before the first gradient step).
@@ -57,6 +58,8 @@ class RegressionTask(Task):
           name: the task's name: its loss is reported as ``{name}_loss``.
           label: the feature holding the label.
           metric_prefix: put before the metric's name (``rmse``).
+          mixture_width: the head reads the model's MMoE mixture for this task, [batch,
+            mixture_width] (:mod:`mtrec.model.mmoe`), instead of the embeddings; None: no MMoE.
         """
         super().__init__(name, weight)
         self.label = label
@@ -65,7 +68,10 @@ class RegressionTask(Task):
         self.learned_biases = biases and fixed_biases is None
         self.rating_factors = rating_factors
         self.rating_l2 = float(rating_l2)
-        self.head = mlp_head(rating_hidden_units, dropout, (3 if interaction_features else 2) * embedding_dim)
+        self.mixture_width = mixture_width
+        self.head = mlp_head(
+            rating_hidden_units, dropout, head_input_width(embedding_dim, interaction_features, mixture_width)
+        )
         if biases:
             trainable = fixed_biases is None
             mean, user_init, movie_init = fixed_biases or (global_mean, "zeros", "zeros")
@@ -106,16 +112,16 @@ class RegressionTask(Task):
         users: tf.Tensor | None = None,
         movies: tf.Tensor | None = None,
         training: bool = False,
+        mixture: tf.Tensor | None = None,
     ) -> tf.Tensor:
         """[batch, dim] x [batch, dim] -> [batch, 1] predicted ratings.
 
         The tutorial's head sees only the two embeddings; the bias and rating-factor options also
-        need the [batch] user and movie indices.
+        need the [batch] user and movie indices. With MMoE the head reads this task's
+        ``mixture`` ([batch, mixture_width]) instead of the embeddings.
         """
-        parts = [user_embeddings, movie_embeddings]
-        if self.interaction_features:
-            parts.append(user_embeddings * movie_embeddings)
-        rating = self.head(tf.concat(parts, axis=1), training=training)
+        inputs = head_inputs(user_embeddings, movie_embeddings, self.interaction_features, mixture)
+        rating = self.head(inputs, training=training)
         if self.biases:
             rating += self.global_bias + self.user_bias(users) + self.movie_bias(movies)
         if self.rating_factors:
@@ -133,7 +139,13 @@ class RegressionTask(Task):
 
     def outputs(self, batch: Batch) -> tf.Tensor:
         f = batch.features
-        return self.predict(batch.user_embeddings, batch.movie_embeddings, f["user"], f["movie"])
+        return self.predict(
+            batch.user_embeddings,
+            batch.movie_embeddings,
+            f["user"],
+            f["movie"],
+            mixture=batch.mixture(self.name),
+        )
 
     def _labelled(self, batch: Batch) -> tuple[tf.Tensor, tf.Tensor]:
         """[batch] the rows' label mask, and how many rows of the global batch are labelled."""
@@ -145,7 +157,12 @@ class RegressionTask(Task):
         f = batch.features
         mask, labelled = self._labelled(batch)
         predictions = self.predict(
-            batch.user_embeddings, batch.movie_embeddings, f["user"], f["movie"], training=training
+            batch.user_embeddings,
+            batch.movie_embeddings,
+            f["user"],
+            f["movie"],
+            training=training,
+            mixture=batch.mixture(self.name),
         )
         squared_errors = self.task(  # [batch]; a masked row (weight 0) adds nothing
             labels=f[self.label][:, None],
