@@ -197,7 +197,8 @@ def plot_transfer(table: pd.DataFrame, path: Path, design: Design = RATING) -> N
     diff.set_xscale("log")
     diff.set_xlabel(f"{design.task} label fraction")
     diff.set_ylabel(f"{design.difference} ({design.metric_name})")
-    diff.set_title(f"{'lower' if design.goal == 'min' else 'higher'}: joint is better", fontsize=10)
+    side = "below" if design.goal == "min" else "above"
+    diff.set_title(f"{design.difference}: {side} 0, joint is better", fontsize=10)
     diff.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
