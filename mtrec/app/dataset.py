@@ -140,7 +140,12 @@ def split_inputs(d: DatasetConfig, split: Split) -> list[SplitInput]:
             source=source,
             is_path=is_path,
             digest_extra=(rows.user_vocab, rows.movie_vocab),
-            profile={"num_users": rows.num_users, "num_movies": rows.num_movies, "num_rated_rows": rated, **known},
+            profile={
+                "num_users": rows.num_users,
+                "num_movies": rows.num_movies,
+                "num_rated_rows": rated,
+                **known,
+            },
         )
 
     parts = [one("train", "training", split.train)]
