@@ -131,6 +131,8 @@ def split_inputs(d: DatasetConfig, split: Split) -> list[SplitInput]:
         # Which labels each task may use (its mask), when it may not use them all.
         columns.update({f"{task}_known": mask for task, mask in rows.masks.items()})
         rated = int(rows.masks["rating"].sum()) if "rating" in rows.masks else len(rows)
+        # Another task's labelled rows, when it may not use them all (num_purchase_known_rows).
+        known = {f"num_{task}_known_rows": int(m.sum()) for task, m in rows.masks.items() if task != "rating"}
         return SplitInput(
             name=f"{d.name}-{part}",
             context=context,
@@ -138,7 +140,12 @@ def split_inputs(d: DatasetConfig, split: Split) -> list[SplitInput]:
             source=source,
             is_path=is_path,
             digest_extra=(rows.user_vocab, rows.movie_vocab),
-            profile={"num_users": rows.num_users, "num_movies": rows.num_movies, "num_rated_rows": rated},
+            profile={
+                "num_users": rows.num_users,
+                "num_movies": rows.num_movies,
+                "num_rated_rows": rated,
+                **known,
+            },
         )
 
     parts = [one("train", "training", split.train)]

@@ -1,4 +1,5 @@
-"""The model-quality experiments, end to end on synthetic data: best_joint and sparse_ratings."""
+"""The model-quality experiments, end to end on synthetic data: best_joint and sparse_ratings
+(funnel_transfer: tests/app/test_funnel_transfer.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from tests.helpers import compose_config, run_mtrec, runs_in
 SMALL = ["dataset=synthetic", "trainer.epochs=1", "trainer.batch_size=512"]
 
 
-@pytest.mark.parametrize("experiment", ["best_joint", "sparse_ratings"])
+@pytest.mark.parametrize("experiment", ["best_joint", "sparse_ratings", "funnel_transfer"])
 def test_experiments_compose_and_validate(experiment: str) -> None:
     cfg = OmegaConf.to_object(compose_config(f"experiment={experiment}"))
     validate(cfg)
