@@ -106,7 +106,7 @@ class MethodsSweeper(Sweeper):
                 launcher = launcher or sweeper.job_launcher
                 sweeper.job_launcher = launcher  # one launcher (one Ray cluster, one pool) for all
                 args = [*arguments, f"sweep.method={name}"]
-                self._check_grid_size(name, method, sweeper, args)
+                self._check_grid_size(name, method, args)
                 opened.append((sweeper, sweeper.prepare(args)))
         except ValueError as e:  # SearchError, SearchSpaceError, StudyError: one line, exit 2
             _exit_with_error(e)
@@ -130,7 +130,7 @@ class MethodsSweeper(Sweeper):
         if self.budget < 1:
             raise SearchError(f"hydra.sweeper.budget must be >= 1 (got {self.budget})")
 
-    def _check_grid_size(self, name: str, method: DictConfig, sweeper: Any, arguments: list[str]) -> None:
+    def _check_grid_size(self, name: str, method: DictConfig, arguments: list[str]) -> None:
         """A grid method spends exactly the budget: as many points as the others have jobs."""
         import math
 
