@@ -224,6 +224,7 @@ def train(
             mode=es.goal,
             patience=es.patience,
             min_delta=es.min_delta,
+            start_from_epoch=es.start_from_epoch,
             restore_best_weights=True,
         )
     export = None

@@ -168,6 +168,12 @@ def validate(cfg: Config) -> None:
         _require(es.goal in GOALS, "trainer.early_stopping.goal", f"one of {GOALS}", es.goal)
         _require(es.patience >= 0, "trainer.early_stopping.patience", ">= 0", es.patience)
         _require(es.min_delta >= 0, "trainer.early_stopping.min_delta", ">= 0", es.min_delta)
+        _require(
+            0 <= es.start_from_epoch < t.epochs,
+            "trainer.early_stopping.start_from_epoch",
+            f">= 0 and below trainer.epochs ({t.epochs})",
+            es.start_from_epoch,
+        )
     _require(
         not t.refit or es.metric is not None,
         "trainer.refit",

@@ -165,6 +165,10 @@ class EarlyStoppingConfig:
     """Epochs without improvement before stopping."""
     min_delta: float = 0.0
     """The smallest change that counts as an improvement."""
+    start_from_epoch: int = 0
+    """Epochs trained before ``metric`` is watched at all (Keras' ``start_from_epoch``): the
+    selected epoch is one after these. For metrics measured on few labels, whose early epochs are
+    mostly noise."""
 
 
 @dataclass

@@ -7,7 +7,8 @@ funnel_transfer: ``purchase``, test AUC vs ``tasks.purchase.label_fraction``). A
 config: ``loss.retrieval_weight``), else "joint". Per f and model the table gives the mean and
 spread over seeds of the test metric, the difference of the means (joint - <task>-only) and, where
 the runs logged their seed, the range of that difference over the seeds run by both models (each
-seed draws the same labels for both). The plot draws one line per model with the seeds' range as
+seed draws the same labels for both; in a sweep over ``dataset.split_seed`` a seed is a (trainer
+seed, split seed) pair). The plot draws one line per model with the seeds' range as
 a band, the bias baseline and (for rating sweeps that logged it) the item-kNN baseline, both fitted
 on the same labels, and the per-seed differences beside it.
 """
@@ -23,6 +24,7 @@ from mtrec.reports.sweep import Sweep
 from mtrec.reports.tables import to_markdown
 
 SEED = "params.trainer.seed"
+SPLIT_SEED = "params.dataset.split_seed"  # a sweep over dataset draws pairs within each draw
 STATS = ("mean", "std", "min", "max", "count")
 
 
@@ -121,7 +123,8 @@ def transfer_table(sweep: Sweep, task: str = "rating") -> pd.DataFrame:
         if column in runs:  # sweeps from before the strong baselines have no kNN
             table[name] = runs.groupby("f")[column].mean()
     if SEED in runs:
-        by_seed = runs.pivot_table(index=["f", SEED], columns="model", values=design.metric, aggfunc="mean")
+        seeds = [SEED] + ([SPLIT_SEED] if SPLIT_SEED in runs and runs[SPLIT_SEED].nunique() > 1 else [])
+        by_seed = runs.pivot_table(index=["f", *seeds], columns="model", values=design.metric, aggfunc="mean")
         if {design.single, "joint"} <= set(by_seed.columns):
             paired = (by_seed["joint"] - by_seed[design.single]).dropna().groupby("f")
             for stat in ("mean", "min", "max", "count"):

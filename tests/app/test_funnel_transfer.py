@@ -22,6 +22,7 @@ TINY = [
     "dataset.num_interactions=20000",
     "dataset.purchase_rate=0.03",
     "trainer.epochs=2",
+    "trainer.early_stopping.start_from_epoch=0",
     "trainer.batch_size=1024",
     "tasks.purchase.label_fraction=0.1,1.0",
     "trainer.seed=1",
@@ -89,6 +90,24 @@ def test_transfer_table_of_a_binary_task(tmp_path: Path) -> None:
     assert "higher is better" in lines[-1]
     plot_transfer(table, tmp_path / "transfer.png", design)
     assert (tmp_path / "transfer.png").stat().st_size > 0
+
+
+def test_transfer_table_pairs_within_each_dataset_draw() -> None:
+    # The same seeds on a second dataset draw (split seed 7), 0.05 higher for purchase-only and 0.01
+    # higher for joint: 4 pairs per fraction, each joint - purchase-only of its own draw.
+    first = funnel_runs().assign(**{"params.dataset.split_seed": "42"})
+    second = first.copy()
+    second["params.dataset.split_seed"] = "7"
+    single = second["params.tasks.click.weight"] == "0.0"
+    second.loc[single, "metrics.test/purchase/auc"] += 0.05
+    second.loc[~single, "metrics.test/purchase/auc"] += 0.01
+    table = transfer_table(Sweep(runs=pd.concat([first, second]), title="t"), "purchase")
+    assert table["joint count"].tolist() == [4, 4]
+    assert table["joint - purchase-only count"].tolist() == [4, 4]
+    # Pairs at f = 0.05: 0.10, 0.04 (draw 42) and 0.06, 0.00 (draw 7); at f = 1: 0.03, 0.01, -0.01, -0.03.
+    assert table["joint - purchase-only min"].tolist() == pytest.approx([0.0, -0.03])
+    assert table["joint - purchase-only max"].tolist() == pytest.approx([0.10, 0.03])
+    assert table["joint - purchase-only mean"].tolist() == pytest.approx([0.05, 0.0])
 
 
 def test_transfer_table_needs_a_regression_or_binary_task() -> None:

@@ -120,6 +120,30 @@ def test_early_stopping_restores_the_best_epoch(tmp_path: Path) -> None:
     assert model_metrics["train/epochs_run"] == len(history)
 
 
+def test_early_stopping_selects_no_epoch_before_start_from_epoch(tmp_path: Path) -> None:
+    # The same run as above, which stops at its fourth epoch and selects its second: with
+    # start_from_epoch=5 the selected epoch is one of epochs 6.., and stopping counts from there.
+    cfg, split = _prepared(
+        "trainer.val_fraction=0.2",
+        "trainer.epochs=12",
+        "trainer.early_stopping.metric=val/rmse",
+        "trainer.early_stopping.patience=2",
+        "trainer.early_stopping.start_from_epoch=5",
+        "optimizer=adam",
+        "optimizer.lr=0.05",
+        "model.embedding_dim=32",
+        "model.rating_hidden_units=[64]",
+        "loss=rating_only",
+    )
+    model_metrics = train_and_evaluate(cfg, split, tmp_path)
+    history = json.loads((tmp_path / "metrics.json").read_text())["train_history"]
+    val_rmse = [epoch["val/rmse"] for epoch in history]
+    watched = val_rmse[5:]
+    assert model_metrics["train/best_epoch"] == 5 + int(np.argmin(watched)) + 1 >= 6
+    assert len(history) >= 5 + 1 + 2 or len(history) == 12
+    assert model_metrics["val/rmse"] == pytest.approx(min(watched), rel=1e-5)
+
+
 def test_restored_weights_reproduce_the_best_validation_score(tmp_path: Path, monkeypatch) -> None:
     cfg, split = _prepared(
         "trainer.val_fraction=0.2",
@@ -205,6 +229,14 @@ def test_refit_trains_a_fresh_model_on_train_and_validation_for_the_best_epochs(
         (["dataset.rating_fraction=0"], "dataset.rating_fraction must be in (0, 1]"),
         (["trainer.ranking_k=[0]"], "trainer.ranking_k[0] must be > 0"),
         (["trainer.refit=true"], "trainer.refit must be false unless trainer.early_stopping.metric"),
+        (
+            [
+                "trainer.val_fraction=0.1",
+                "trainer.early_stopping.metric=val/rmse",
+                "trainer.early_stopping.start_from_epoch=3",
+            ],
+            "trainer.early_stopping.start_from_epoch must be >= 0 and below trainer.epochs (3)",
+        ),
     ],
 )
 def test_bad_values_name_their_key(overrides: list[str], message: str) -> None:
