@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from mtrec.app.transfer import only
 from mtrec.reports.sweep import Sweep
 from mtrec.reports.transfer import design_for, plot_transfer, transfer_markdown, transfer_table
 from tests.helpers import run_mtrec, runs_in
@@ -110,6 +111,20 @@ def test_transfer_table_pairs_within_each_dataset_draw() -> None:
     assert table["joint - purchase-only mean"].tolist() == pytest.approx([0.05, 0.0])
 
 
+def test_where_keeps_the_jobs_of_one_draw_and_names_a_bad_key() -> None:
+    first = funnel_runs().assign(**{"params.dataset.split_seed": "42"})
+    both = Sweep(runs=pd.concat([first, first.assign(**{"params.dataset.split_seed": "7"})]), title="t")
+    kept = only(both, ["dataset.split_seed=7", "trainer.seed=2"])
+    assert len(kept.runs) == 5 and set(kept.runs["params.dataset.split_seed"]) == {"7"}  # one FAILED
+    assert set(kept.runs["params.trainer.seed"]) == {"2"}
+    assert kept.title == "t where dataset.split_seed=7, trainer.seed=2"
+    assert transfer_table(kept, "purchase")["joint count"].tolist() == [1, 1]
+    with pytest.raises(ValueError, match="--where 'model.mmoe=4': no job of t logged model.mmoe"):
+        only(both, ["model.mmoe=4"])
+    with pytest.raises(ValueError, match="expected KEY=VALUE"):
+        only(both, ["dataset.split_seed"])
+
+
 def test_transfer_table_needs_a_regression_or_binary_task() -> None:
     runs = funnel_runs()
     with pytest.raises(ValueError, match="no regression or binary task 'retrieval'"):
@@ -193,6 +208,18 @@ def test_funnel_transfer_sweep_and_report(tmp_path: Path) -> None:
         assert row["joint - purchase-only"] == pytest.approx(row["joint mean"] - row["purchase-only mean"])
         assert row["bias baseline"] == pytest.approx(joint["metrics.baseline/bias/purchase/auc"].item())
     assert (tmp_path / "docs" / "transfer.png").stat().st_size > 0
+    one = subprocess.run(
+        [sys.executable, "-m", "mtrec.app.transfer", "--task", "purchase", "--sweep", sweep_id]
+        + ["--where", "tasks.purchase.label_fraction=1.0", "--where", "nosuch.key=1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert one.returncode == 2 and one.stdout == ""
+    assert one.stderr.strip().splitlines() == [
+        f"mtrec-transfer: error: --where 'nosuch.key=1': no job of sweep {sweep_id} logged nosuch.key"
+    ]
     rows = [line for line in report.stdout.splitlines() if line.startswith("| ")]
     assert len(rows) == 3 and rows[0].startswith("| purchase fraction | purchase-only AUC | joint AUC")
     assert rows[1].startswith("| 0.1") and "±" in rows[1]
