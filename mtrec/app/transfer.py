@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-
 from dataclasses import replace
+from pathlib import Path
 
 from mtrec.app.compare import CompareError, connect, parent_run_ids
 from mtrec.reports.sweep import Sweep, load_sweep
@@ -38,7 +37,8 @@ def only(sweep: Sweep, where: list[str]) -> Sweep:
         if column not in runs:
             raise ValueError(f"--where {condition!r}: no job of {sweep.title} logged {key}")
         runs = runs[runs[column] == value]
-    return replace(sweep, runs=runs, title=f"{sweep.title} where {', '.join(where)}" if where else sweep.title)
+    title = f"{sweep.title} where {', '.join(where)}" if where else sweep.title
+    return replace(sweep, runs=runs, title=title)
 
 
 def main(argv: list[str] | None = None) -> int:
