@@ -163,7 +163,10 @@ def transfer_markdown(table: pd.DataFrame, design: Design = RATING) -> str:
     better = "lower" if design.goal == "min" else "higher"
     note = f"mean ± standard deviation over seeds; {better} is better."
     if paired:
-        note += f" Per seed: joint - {single} for each seed run by both models (the same labels)."
+        note += (
+            f" Per seed: joint - {single} for each seed run by both models (the same labels), within"
+            " each dataset draw when the sweep has several (dataset.split_seed)."
+        )
     return to_markdown(shown) + f"\n\n{note}\n"
 
 
