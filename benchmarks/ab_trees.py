@@ -39,7 +39,7 @@ def sample(tree: Path, data: Path) -> dict[str, float | list[float] | dict[str, 
         "first job overhead": models[0]["overhead_seconds"],
         "later jobs overhead": [m["overhead_seconds"] for m in models[1:]],
         "metrics": {
-            name: round(m[key], 5)
+            f"{name} {key}": round(m[key], 5)
             for name, m in result["models"].items()
             for key in ("test/rmse", "test/top_100_accuracy")
         },
