@@ -20,6 +20,20 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
+def point_labels(jobs: Sequence[str]) -> tuple[list[str], str]:
+    """Each job's name without the ``key=value`` words that every job's name shares, and those
+    shared words: points labelled ``like=0.1`` and ``like=1`` stay apart where the full names
+    would overlap. A name left empty keeps its full form."""
+    words = [str(job).split() for job in jobs]
+    shared = [w for w in words[0] if all(w in other for other in words[1:])] if len(words) > 1 else []
+    short = [" ".join(w for w in name if w not in shared) or str(job) for name, job in zip(words, jobs)]
+    return short, " ".join(shared)
+
+
+def _titled(title: str, shared: str) -> str:
+    return f"{title}\n(every job: {shared})" if shared else title
+
+
 def plot_pareto(
     sweep: Sweep,
     table: pd.DataFrame,
@@ -55,16 +69,17 @@ def _pareto_scatter(sweep: Sweep, table: pd.DataFrame, pareto: Sequence[Any]) ->
     fig = Figure(figsize=(8, 6))
     ax = fig.subplots()
     ax.scatter(jobs[x_name], jobs[y_name], color="tab:blue", zorder=3)
-    for _, row in jobs.iterrows():
-        ax.annotate(
-            row["job"], (row[x_name], row[y_name]), fontsize=7, xytext=(4, 4), textcoords="offset points"
-        )
+    labels, shared = point_labels(list(jobs["job"]))
+    for label, (_, row) in zip(labels, jobs.iterrows()):
+        ax.annotate(label, (row[x_name], row[y_name]), fontsize=7, xytext=(4, 4), textcoords="offset points")
     front = jobs[jobs["pareto"] == "yes"].sort_values(x_name)
     ax.plot(front[x_name], front[y_name], color="tab:red", marker="o", zorder=4, label="Pareto front")
     _baselines_and_labels(ax, sweep, pareto)
-    ax.set_title(f"{sweep.title}: jobs, Pareto front and baselines (dashed/dotted)")
+    ax.set_title(
+        _titled(f"{sweep.title}: jobs, Pareto front and baselines (dashed/dotted)", shared), fontsize=10
+    )
     ax.legend(loc="best")
-    fig.subplots_adjust(left=0.1, right=0.97, bottom=0.09, top=0.94)
+    fig.subplots_adjust(left=0.1, right=0.97, bottom=0.09, top=0.9 if shared else 0.94)
     return fig
 
 
@@ -147,8 +162,11 @@ def _pareto_matrix(sweep: Sweep, table: pd.DataFrame, pareto: Sequence[Any]) -> 
         Line2D([], [], color="gray", linestyle=":", label="baseline of the y-axis metric"),
     ]
     axes[0][size - 1].legend(handles=legend, loc="upper right", fontsize=8)
-    fig.suptitle(f"{sweep.title}: jobs, Pareto front and baselines", fontsize=11)
-    fig.subplots_adjust(left=0.1, right=0.97, bottom=0.08, top=0.92, wspace=0.08, hspace=0.08)
+    fig.suptitle(
+        _titled(f"{sweep.title}: jobs, Pareto front and baselines", point_labels(list(jobs["job"]))[1]),
+        fontsize=11,
+    )
+    fig.subplots_adjust(left=0.1, right=0.97, bottom=0.08, top=0.9, wspace=0.08, hspace=0.08)
     return fig
 
 
@@ -161,10 +179,10 @@ def _matrix_panel(ax: Any, jobs: pd.DataFrame, x_name: str, y_name: str, baselin
     # Labels of the jobs in the right part of the panel go to their left, to stay inside it.
     xs = jobs[x_name].astype(float)
     turn = xs.min() + 0.6 * (xs.max() - xs.min())
-    for _, row in jobs.iterrows():
+    for label, (_, row) in zip(point_labels(list(jobs["job"]))[0], jobs.iterrows()):
         left = row[x_name] > turn
         ax.annotate(
-            row["job"],
+            label,
             (row[x_name], row[y_name]),
             fontsize=6,
             xytext=(-3 if left else 3, 3),

@@ -215,3 +215,12 @@ def test_a_three_objective_multirun_reports_and_compares(tmp_path: Path) -> None
         assert compare.stdout == summary
         assert (tmp_path / "again" / "summary.md").read_text() == summary
         assert _png_size(tmp_path / "again" / "pareto.png") == (1008, 912)
+
+
+def test_point_labels_keep_what_differs_and_name_what_is_shared() -> None:
+    jobs = ["retrieval=1 like=0.1 tasks=w", "retrieval=1 like=1 tasks=w", "retrieval=1 like=10 tasks=w"]
+    assert plots.point_labels(jobs) == (["like=0.1", "like=1", "like=10"], "retrieval=1 tasks=w")
+    # Nothing shared: the names as they are; a name made only of shared words keeps its full form.
+    assert plots.point_labels(["a=1", "b=2"]) == (["a=1", "b=2"], "")
+    assert plots.point_labels(["a=1 b=2", "a=1 b=2 c=3"]) == (["a=1 b=2", "c=3"], "a=1 b=2")
+    assert plots.point_labels(["only"]) == (["only"], "")
