@@ -224,7 +224,10 @@ def test_help_introduces_mtrec_and_lists_real_options(tmp_path: Path) -> None:
     assert text.startswith("mtrec trains and compares multitask recommenders")
     assert "powered by Hydra" not in text and "_schema" not in text
     assert "optimizer: adagrad, adam, sgd" in text
-    assert "experiment: best_joint, funnel_transfer, smoke, sparse_ratings, tutorial, weighting_study" in text
+    assert (
+        "experiment: best_joint, funnel_transfer, smoke, sparse_ratings, sparse_ratings_like, tutorial, weighting_study"
+        in text
+    )
     assert "docs/reference/configuration.md" in text
     assert "rating_weight: 1.0" in text  # the composed config, overridable key by key
     assert not (tmp_path / "mlflow.db").exists()  # help runs nothing

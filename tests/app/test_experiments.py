@@ -20,7 +20,9 @@ from tests.helpers import compose_config, run_mtrec, runs_in
 SMALL = ["dataset=synthetic", "trainer.epochs=1", "trainer.batch_size=512"]
 
 
-@pytest.mark.parametrize("experiment", ["best_joint", "sparse_ratings", "funnel_transfer"])
+@pytest.mark.parametrize(
+    "experiment", ["best_joint", "sparse_ratings", "sparse_ratings_like", "funnel_transfer"]
+)
 def test_experiments_compose_and_validate(experiment: str) -> None:
     cfg = OmegaConf.to_object(compose_config(f"experiment={experiment}"))
     validate(cfg)
@@ -34,6 +36,18 @@ def test_best_joint_one_epoch(tmp_path: Path) -> None:
     for name in ("test/rmse", "test/top_10_accuracy", "test/recall_at_10", "test/ndcg_at_10", "val/rmse"):
         assert name in metrics
     assert metrics["train/best_epoch"] == 1
+
+
+@pytest.mark.parametrize(("arm", "weights"), [("rating_only", (0.1, 0.0, 0.0)), ("joint", (0.1, 1.0, 1.0))])
+def test_sparse_ratings_like_arms(arm: str, weights: tuple[float, float, float]) -> None:
+    # The like task weighs what retrieval weighs, so rating-only is the rating task alone (which
+    # mtrec-transfer reads from the weights), and its linear head reads the shared embeddings.
+    cfg = OmegaConf.to_object(compose_config("experiment=sparse_ratings_like", f"loss={arm}"))
+    validate(cfg)
+    assert tuple(cfg.tasks[name].weight for name in ("rating", "retrieval", "like")) == weights
+    assert cfg.tasks["like"].label_fraction == 1.0 and cfg.tasks["like"].hidden_units == []
+    assert cfg.tasks["rating"].label_fraction == cfg.dataset.rating_fraction
+    assert cfg.model.rating_hidden_units == [] and cfg.tracking.experiment == "sparse_ratings_like"
 
 
 @pytest.mark.slow
