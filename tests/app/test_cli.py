@@ -225,8 +225,8 @@ def test_help_introduces_mtrec_and_lists_real_options(tmp_path: Path) -> None:
     assert "powered by Hydra" not in text and "_schema" not in text
     assert "optimizer: adagrad, adam, sgd" in text
     assert (
-        "experiment: best_joint, funnel_transfer, smoke, sparse_ratings, sparse_ratings_like, tutorial, weighting_study"
-        in text
+        "experiment: best_joint, funnel_transfer, smoke, sparse_ratings, sparse_ratings_like, tutorial, "
+        "weighting_study" in text
     )
     assert "docs/reference/configuration.md" in text
     assert "rating_weight: 1.0" in text  # the composed config, overridable key by key

@@ -97,19 +97,22 @@ def test_masked_rows_add_zero_rating_loss_and_no_gradient() -> None:
     assert np.allclose(tf.convert_to_tensor(g1).numpy(), tf.convert_to_tensor(g2).numpy())
 
 
+# A large learning rate on a tiny synthetic set: validation RMSE gets worse after a few epochs.
+OVERFITTING = (
+    "trainer.val_fraction=0.2",
+    "trainer.epochs=12",
+    "trainer.early_stopping.metric=val/rmse",
+    "trainer.early_stopping.patience=2",
+    "optimizer=adam",
+    "optimizer.lr=0.05",
+    "model.embedding_dim=32",
+    "model.rating_hidden_units=[64]",
+    "loss=rating_only",
+)
+
+
 def test_early_stopping_restores_the_best_epoch(tmp_path: Path) -> None:
-    # A large learning rate on a tiny synthetic set: validation RMSE gets worse after a few epochs.
-    cfg, split = _prepared(
-        "trainer.val_fraction=0.2",
-        "trainer.epochs=12",
-        "trainer.early_stopping.metric=val/rmse",
-        "trainer.early_stopping.patience=2",
-        "optimizer=adam",
-        "optimizer.lr=0.05",
-        "model.embedding_dim=32",
-        "model.rating_hidden_units=[64]",
-        "loss=rating_only",
-    )
+    cfg, split = _prepared(*OVERFITTING)
     model_metrics = train_and_evaluate(cfg, split, tmp_path)
     history = json.loads((tmp_path / "metrics.json").read_text())["train_history"]
     val_rmse = [epoch["val/rmse"] for epoch in history]
@@ -121,20 +124,11 @@ def test_early_stopping_restores_the_best_epoch(tmp_path: Path) -> None:
 
 
 def test_early_stopping_selects_no_epoch_before_start_from_epoch(tmp_path: Path) -> None:
-    # The same run as above, which stops at its fourth epoch and selects its second: with
-    # start_from_epoch=5 the selected epoch is one of epochs 6.., and stopping counts from there.
-    cfg, split = _prepared(
-        "trainer.val_fraction=0.2",
-        "trainer.epochs=12",
-        "trainer.early_stopping.metric=val/rmse",
-        "trainer.early_stopping.patience=2",
-        "trainer.early_stopping.start_from_epoch=5",
-        "optimizer=adam",
-        "optimizer.lr=0.05",
-        "model.embedding_dim=32",
-        "model.rating_hidden_units=[64]",
-        "loss=rating_only",
-    )
+    # The run above selects one of its first five epochs; with start_from_epoch=5 the selected
+    # epoch is one of epochs 6.., and stopping counts from there.
+    cfg, split = _prepared(*OVERFITTING)
+    assert train_and_evaluate(cfg, split, tmp_path / "plain")["train/best_epoch"] <= 5
+    cfg, split = _prepared(*OVERFITTING, "trainer.early_stopping.start_from_epoch=5")
     model_metrics = train_and_evaluate(cfg, split, tmp_path)
     history = json.loads((tmp_path / "metrics.json").read_text())["train_history"]
     val_rmse = [epoch["val/rmse"] for epoch in history]
