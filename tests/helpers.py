@@ -45,9 +45,14 @@ def repo_env() -> dict[str, str]:
 
 def run_mtrec(cwd: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     """Runs `python -m mtrec ARGS` in `cwd`, as a user would, with a SQLite store there."""
+    return run_module(cwd, "mtrec", *args, timeout=timeout)
+
+
+def run_module(cwd: Path, module: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Runs `python -m MODULE ARGS` in `cwd` (a console command: `mtrec.app.transfer`, ...)."""
     env = {**repo_env(), "PYTHONUNBUFFERED": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "mtrec", *args],
+        [sys.executable, "-m", module, *args],
         cwd=cwd,
         env=env,
         capture_output=True,

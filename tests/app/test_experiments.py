@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +13,7 @@ from omegaconf import OmegaConf
 from mtrec.config import validate
 from mtrec.reports.sweep import Sweep
 from mtrec.reports.transfer import transfer_markdown, transfer_table
-from tests.helpers import compose_config, run_mtrec, runs_in
+from tests.helpers import compose_config, run_module, run_mtrec, runs_in
 
 SMALL = ["dataset=synthetic", "trainer.epochs=1", "trainer.batch_size=512"]
 
@@ -70,13 +68,7 @@ def test_sparse_ratings_sweep_and_transfer_report(tmp_path: Path) -> None:
         ("0.1", "1.0"),
     }
     sweep_id = json.loads((tmp_path / "sweep" / "mtrec_sweep.json").read_text())["sweep_id"]
-    report = subprocess.run(
-        [sys.executable, "-m", "mtrec.app.transfer", "--sweep", sweep_id, "--output", "docs"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    report = run_module(tmp_path, "mtrec.app.transfer", "--sweep", sweep_id, "--output", "docs")
     assert report.returncode == 0, report.stderr[-3000:]
     table = pd.read_csv(tmp_path / "docs" / "transfer.csv")
     assert table["f"].tolist() == [0.1, 1.0]

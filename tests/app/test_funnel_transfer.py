@@ -4,8 +4,6 @@ and the experiment shrunk, end to end (MLflow runs, the labels each fraction kee
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +12,7 @@ import pytest
 from mtrec.app.transfer import only
 from mtrec.reports.sweep import Sweep
 from mtrec.reports.transfer import design_for, plot_transfer, transfer_markdown, transfer_table
-from tests.helpers import run_mtrec, runs_in
+from tests.helpers import run_module, run_mtrec, runs_in
 
 # Two fractions x two arms x one seed on a small funnel (about 4 s a job).
 TINY = [
@@ -178,22 +176,8 @@ def test_funnel_transfer_sweep_and_report(tmp_path: Path) -> None:
     assert kept["0.0"] == kept["1.0"]  # the same masked rows in both arms
 
     sweep_id = json.loads((tmp_path / "sweep" / "mtrec_sweep.json").read_text())["sweep_id"]
-    report = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mtrec.app.transfer",
-            "--task",
-            "purchase",
-            "--sweep",
-            sweep_id,
-            "--output",
-            "docs",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    report = run_module(
+        tmp_path, "mtrec.app.transfer", "--task", "purchase", "--sweep", sweep_id, "--output", "docs"
     )
     assert report.returncode == 0, report.stderr[-3000:]
     table = pd.read_csv(tmp_path / "docs" / "transfer.csv")
@@ -208,14 +192,10 @@ def test_funnel_transfer_sweep_and_report(tmp_path: Path) -> None:
         assert row["joint - purchase-only"] == pytest.approx(row["joint mean"] - row["purchase-only mean"])
         assert row["bias baseline"] == pytest.approx(joint["metrics.baseline/bias/purchase/auc"].item())
     assert (tmp_path / "docs" / "transfer.png").stat().st_size > 0
-    one = subprocess.run(
-        [sys.executable, "-m", "mtrec.app.transfer", "--task", "purchase", "--sweep", sweep_id]
-        + ["--where", "tasks.purchase.label_fraction=1.0", "--where", "nosuch.key=1"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    one = run_module(
+        tmp_path, "mtrec.app.transfer", "--task", "purchase", "--sweep", sweep_id,
+        "--where", "tasks.purchase.label_fraction=1.0", "--where", "nosuch.key=1",
+    )  # fmt: skip
     assert one.returncode == 2 and one.stdout == ""
     assert one.stderr.strip().splitlines() == [
         f"mtrec-transfer: error: --where 'nosuch.key=1': no job of sweep {sweep_id} logged nosuch.key"
