@@ -17,8 +17,8 @@ import os
 import sys
 
 from mtrec.app.compare import CompareError, connect, parent_run_ids
-from mtrec.app.predict import CliError, best_run
-from mtrec.serving.pyfunc import MODEL_URI_TAG
+from mtrec.app.model_lookup import CliError, best_run
+from mtrec.serving.layout import MODEL_URI_TAG
 from mtrec.tracking.store import resolve_target
 
 

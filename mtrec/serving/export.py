@@ -44,7 +44,7 @@ from mtrec.data.interactions import Interactions, movies_by_user
 from mtrec.model.multitask import MultitaskModel
 from mtrec.model.tasks.binary import BinaryTask
 from mtrec.model.tasks.regression import RegressionTask
-from mtrec.serving.loading import FORMAT_VERSION, METADATA_FILE, SAVED_MODEL_DIR
+from mtrec.serving.layout import FORMAT_VERSION, METADATA_FILE, SAVED_MODEL_DIR
 
 PREDICT_INPUTS = [
     tf.TensorSpec([None], tf.string, name="user_id"),

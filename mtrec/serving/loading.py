@@ -20,9 +20,7 @@ from mtrec.tensorflow_import import import_tensorflow
 import_tensorflow()  # TensorFlow's CPU start-up notices left out of the predict commands' output.
 import tensorflow as tf  # noqa: E402
 
-FORMAT_VERSION = 1
-SAVED_MODEL_DIR = "saved_model"
-METADATA_FILE = "mtrec_model.json"
+from mtrec.serving.layout import FORMAT_VERSION, METADATA_FILE, SAVED_MODEL_DIR  # noqa: E402
 
 
 class ExportError(ValueError):
@@ -152,10 +150,3 @@ def check_known(kind: str, ids: np.ndarray, known: np.ndarray, model: LoadedMode
     if close:
         message += f" Did you mean {close[0]!r}?"
     raise UnknownIdError(f"{message} {fix}")
-
-
-def requirements() -> list[str]:
-    """Pinned pip requirements to load an export: what this environment runs, no more."""
-    from importlib.metadata import version
-
-    return [f"{name}=={version(name)}" for name in ("tensorflow", "tf-keras", "mlflow", "pandas", "numpy")]

@@ -28,17 +28,15 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import numpy as np
 import pandas as pd
-from mlflow.models import Model, ModelSignature
+from mlflow.models import ModelSignature
 from mlflow.pyfunc import PythonModel, PythonModelContext
 from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
-from mtrec.serving import loading
+from mtrec.serving import answers, loading
+from mtrec.serving.layout import EXPORT_ARTIFACT, MODEL_NAME, MODEL_URI_TAG, requirements
+from mtrec.serving.locate import logged_export
 
-MODEL_NAME = "model"
-MODEL_URI_TAG = "mtrec.model_uri"
-EXPORT_ARTIFACT = "export"
 ENTRY_FILE = Path(__file__).with_name("pyfunc_entry.py")
 # All that loading imports (no Hydra, TFRS or Keras), relative to the mtrec package: shipped in the
 # model as its code/mtrec.
@@ -46,7 +44,10 @@ LOADING_MODULES = (
     "__init__.py",
     "tensorflow_import.py",
     "serving/__init__.py",
+    "serving/answers.py",
+    "serving/layout.py",
     "serving/loading.py",
+    "serving/locate.py",
     "serving/pyfunc.py",
 )
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -89,90 +90,27 @@ class MtrecPyfunc(PythonModel):
         )
 
     def ratings(self, user_ids: Any, movie_titles: Any, allow_unknown: bool, fix: str) -> pd.DataFrame:
-        """Every task's prediction for [n] (user, movie) pairs, one column per task (the
-        tutorial's: ``rating``); ``fix`` ends the message for unknown ids."""
-        users, movies = _strings(user_ids), _strings(movie_titles)
-        out = self.model.predict(users, movies)
-        if not allow_unknown:
-            loading.check_known("user", users, out["user_known"], self.model, fix)
-            loading.check_known("movie", movies, out["movie_known"], self.model, fix)
-        tasks = {name: out[name] for name in self.model.tasks}
-        return pd.DataFrame(
-            {
-                "user_id": users,
-                "movie_title": movies,
-                **tasks,
-                "user_known": out["user_known"],
-                "movie_known": out["movie_known"],
-            }
-        )
+        """:func:`mtrec.serving.answers.ratings` of this model."""
+        return answers.ratings(self.model, user_ids, movie_titles, allow_unknown, fix)
 
     def recommendations(
         self, user_ids: Any, k: int, exclude_seen: bool, allow_unknown: bool, fix: str
     ) -> pd.DataFrame:
-        """The top ``k`` movies of [n] users, one row each, without ``-inf`` padding."""
-        users = _strings(user_ids)
-        out = self.model.recommend(users, k, exclude_seen)
-        if not allow_unknown:
-            loading.check_known("user", users, out["user_known"], self.model, fix)
-        k = out["titles"].shape[1]
-        frame = pd.DataFrame(
-            {
-                "user_id": np.repeat(users, k),
-                "rank": np.tile(np.arange(1, k + 1), len(users)),
-                "movie_title": out["titles"].ravel(),
-                "score": out["scores"].ravel(),
-                "user_known": np.repeat(out["user_known"], k),
-            }
-        )
-        return frame[np.isfinite(frame["score"])].reset_index(drop=True)
-
-
-class NotMtrecModelError(ValueError):
-    """An MLflow model that :func:`log_model` did not log."""
+        """:func:`mtrec.serving.answers.recommendations` of this model."""
+        return answers.recommendations(self.model, user_ids, k, exclude_seen, allow_unknown, fix)
 
 
 def load_logged(uri: str) -> MtrecPyfunc:
     """A model :func:`log_model` logged, from its URI (``models:/m-...``, ``runs:/ID/model``, a
-    folder), as ``mlflow.pyfunc.load_model(uri).unwrap_python_model()`` returns it, minus one cost.
-
-    ``mlflow.pyfunc.load_model`` first checks the model's pip requirements against every installed
-    distribution, which maps them all to their modules (0.8 s of a predict command's 3-4 s after
-    TensorFlow's import, measured 2026-12-03). The requirements :func:`log_model` writes are the
-    exact pins of :func:`mtrec.serving.loading.requirements`; this compares those directly and
-    warns of a mismatch as MLflow does. The model folder is MLflow's own (downloaded for a remote
-    store, the store's folder for a local one).
+    folder), as ``mlflow.pyfunc.load_model(uri).unwrap_python_model()`` returns it, without MLflow's
+    requirement scan (:func:`mtrec.serving.locate.logged_export`).
 
     Raises:
       NotMtrecModelError: for an MLflow model without mtrec's export artifact.
     """
-    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
-    flavor = Model.load(local).flavors.get("python_function", {})
-    export = flavor.get("artifacts", {}).get(EXPORT_ARTIFACT, {}).get("path")
-    if export is None or not (local / export / loading.METADATA_FILE).is_file():
-        raise NotMtrecModelError(f"{uri!r} is an MLflow model, but not one logged by mtrec")
-    _warn_requirement_mismatches(local / "requirements.txt")
     wrapped = MtrecPyfunc()
-    wrapped.model = loading.load_export(local / export)
+    wrapped.model = loading.load_export(logged_export(uri))
     return wrapped
-
-
-def _warn_requirement_mismatches(path: Path) -> None:
-    if not path.is_file():
-        return
-    logged = {line.strip() for line in path.read_text().splitlines() if "==" in line}
-    different = sorted(logged - set(loading.requirements()))
-    if different:
-        warnings.warn(
-            f"the model was logged with {', '.join(different)}; this environment has "
-            f"{', '.join(sorted(set(loading.requirements()) - logged))}",
-            UserWarning,
-            stacklevel=3,
-        )
-
-
-def _strings(values: Any) -> np.ndarray:
-    return np.asarray(values, dtype=object).astype(str)
 
 
 def log_model(export_dir: Path) -> str:
@@ -203,7 +141,7 @@ def log_model(export_dir: Path) -> str:
             artifacts={EXPORT_ARTIFACT: str(export_dir)},
             code_paths=[str(_copy_loading_code(Path(code_dir)))],
             signature=SIGNATURE,
-            pip_requirements=loading.requirements(),
+            pip_requirements=requirements(),
         )
     mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
     return info.model_uri

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -18,7 +20,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from mtrec.app import predict
+from mtrec.app import model_lookup, predict
 from mtrec.app.process import ProcessState
 from mtrec.app.training import build_model
 from mtrec.data.interactions import Split
@@ -27,7 +29,7 @@ from mtrec.data.synthetic import make_synthetic
 from mtrec.model.multitask import MultitaskModel
 from mtrec.serving import export as serving_export
 from mtrec.serving import loading as serving
-from mtrec.serving import pyfunc
+from mtrec.serving import locate, pyfunc
 from mtrec.serving.export import GraphCache, export_model
 from mtrec.training.datasets import make_dataset
 from tests.helpers import compose_config, run_script
@@ -124,7 +126,7 @@ def cli_outputs(logged: Logged) -> dict[str, Path | str]:
         ("predict_main", [*common, "--user", str(pairs.user_id[0]), "--movie", str(pairs.movie_title[0])]),
     ]
     done = run_script("predict_commands.py", json.dumps(calls), cwd=logged.tmp, timeout=300)
-    return {"dir": logged.tmp, "stdout": done.stdout}
+    return {"dir": logged.tmp, "stdout": done.stdout, "stderr": done.stderr}
 
 
 def test_ratings_in_a_fresh_process_equal_the_trained_model(logged: Logged, cli_outputs: dict) -> None:
@@ -163,6 +165,26 @@ def test_exclude_seen_drops_training_movies_and_keeps_the_order(logged: Logged, 
         assert list(rows.movie_title) == [t for t in titles if t not in seen][:K]
 
 
+def test_the_commands_process_never_imports_mlflow(cli_outputs: dict) -> None:
+    """The model is looked up by a process of its own while the command's imports TensorFlow."""
+    assert cli_outputs["stderr"].splitlines()[-1] == "mlflow modules imported: []"
+
+
+def test_a_failed_lookup_is_one_line(logged: Logged, capsys) -> None:
+    argv = ["--run", "nope", "--tracking-uri", logged.uri, "--user", "u", "--movie", "m"]
+    assert predict.predict_main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"mtrec-predict: error: no run 'nope' in {logged.uri}; copy the run id from the MLflow UI"]
+    # A lookup process that dies without answering (its traceback is on stderr) is one line too.
+    crashed = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.exit(3)"], stdout=subprocess.PIPE, text=True
+    )
+    with pytest.raises(
+        model_lookup.CliError, match=r"^looking up the model failed \(exit status 3\); see above$"
+    ):
+        model_lookup.Lookup(crashed).result()
+
+
 def test_pyfunc_load_model_answers_dataframes(logged: Logged) -> None:
     mlflow.set_tracking_uri(logged.uri)
     model = mlflow.pyfunc.load_model(f"runs:/{logged.run_id}/{pyfunc.MODEL_NAME}")
@@ -199,7 +221,7 @@ def test_load_logged_answers_as_mlflows_loader_and_refuses_other_models(
     )
     other = tmp_path / "other"
     mlflow.pyfunc.save_model(other, python_model=str(code))
-    with pytest.raises(pyfunc.NotMtrecModelError, match="not one logged by mtrec"):
+    with pytest.raises(locate.NotMtrecModelError, match="not one logged by mtrec"):
         pyfunc.load_logged(str(other))
     assert predict.predict_main(["--model", str(other), "--user", "u", "--movie", "m"]) == 1
 
@@ -262,14 +284,14 @@ def test_best_run_is_chosen_by_metric_among_finished_runs_with_a_model(tmp_path:
     add_run("failed", rmse=0.4, accuracy=0.95, sweep="day1/10-00", status="FAILED")
     best_other_sweep = add_run("c", rmse=1.2, accuracy=0.50, sweep="day2/09-00")
 
-    assert predict.best_run("sweep", None, "test/rmse")["run_id"] == best_rmse
-    assert predict.best_run("sweep", None, "test/top_10_accuracy")["run_id"] == best_other_sweep
-    assert predict.best_run(None, "day1/10-00", "test/top_10_accuracy")["tags.mlflow.runName"] == "a"
-    assert predict.best_run("sweep", "day2/09-00", "test/rmse", "max")["run_id"] == best_other_sweep
-    with pytest.raises(predict.CliError, match="no experiment named 'nope'"):
-        predict.best_run("nope", None, "test/rmse")
-    with pytest.raises(predict.CliError, match="no finished run"):
-        predict.best_run("sweep", None, "test/ndcg")
+    assert model_lookup.best_run("sweep", None, "test/rmse")["run_id"] == best_rmse
+    assert model_lookup.best_run("sweep", None, "test/top_10_accuracy")["run_id"] == best_other_sweep
+    assert model_lookup.best_run(None, "day1/10-00", "test/top_10_accuracy")["tags.mlflow.runName"] == "a"
+    assert model_lookup.best_run("sweep", "day2/09-00", "test/rmse", "max")["run_id"] == best_other_sweep
+    with pytest.raises(model_lookup.CliError, match="no experiment named 'nope'"):
+        model_lookup.best_run("nope", None, "test/rmse")
+    with pytest.raises(model_lookup.CliError, match="no finished run"):
+        model_lookup.best_run("sweep", None, "test/ndcg")
 
 
 def test_lookup_tables_give_the_training_indices() -> None:
