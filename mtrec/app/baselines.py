@@ -15,6 +15,8 @@ import json
 from collections.abc import Callable, Hashable
 from typing import cast
 
+from threadpoolctl import threadpool_limits
+
 from mtrec.app.dataset import dataset_key
 from mtrec.app.process import ProcessState
 from mtrec.config import Config
@@ -33,10 +35,24 @@ def task_labels(cfg: Config) -> list[TaskLabels]:
     ]
 
 
-def start_baselines(cfg: Config, split: Split, state: ProcessState) -> None:
+def start_baselines(cfg: Config, split: Split, state: ProcessState, blas_threads: int | None = None) -> None:
     """Starts computing the baselines of ``split`` in a background thread, unless this process
-    already has them or is computing them."""
-    state.start_baselines(*_baselines(cfg, split))
+    already has them or is computing them.
+
+    Args:
+      blas_threads: numpy's BLAS threads while they compute (None: BLAS's own default, one a
+        core). numpy's BLAS pool is the process's (``threadpoolctl``): set it only when nothing
+        else in the process needs numpy's BLAS meanwhile, as in :mod:`mtrec.app.prefetch`.
+    """
+    key, compute = _baselines(cfg, split)
+    if blas_threads is not None:
+        unlimited = compute
+
+        def compute() -> dict[str, float]:
+            with threadpool_limits(blas_threads, user_api="blas"):
+                return unlimited()
+
+    state.start_baselines(key, compute)
 
 
 def baselines(cfg: Config, split: Split, state: ProcessState) -> dict[str, float]:

@@ -1,11 +1,13 @@
 """A job's data: the config checked, the dataset loaded (once per process) and split.
 
-Needs no TensorFlow (except for the TFDS source), so bad input fails before TF starts.
+Needs no TensorFlow (except for the TFDS source), so bad input fails before TF starts, and no
+MLflow, so a multirun's data can load while MLflow imports (:mod:`mtrec.app.prefetch`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mtrec.app.process import ProcessState
 from mtrec.config import Config, DatasetConfig, validate, validate_against_data
@@ -16,7 +18,9 @@ from mtrec.data.sources import load_interactions
 from mtrec.data.splits import carve_validation, mask_labels, split_rows
 from mtrec.data.table import TableSpec
 from mtrec.tensorflow_import import import_tensorflow
-from mtrec.tracking.datasets import SplitInput
+
+if TYPE_CHECKING:
+    from mtrec.tracking.datasets import SplitInput
 
 
 def dataset_key(d: DatasetConfig) -> tuple:
@@ -60,8 +64,9 @@ def table_spec(d: DatasetConfig) -> TableSpec | None:
     )
 
 
-def load_split(d: DatasetConfig, state: ProcessState) -> Split:
-    """The dataset's train/test split, loaded and split once per process."""
+def load_split(d: DatasetConfig, state: ProcessState, prefetch: bool = False) -> Split:
+    """The dataset's train/test split, loaded and split once per process (``prefetch``: ahead of
+    the jobs, :mod:`mtrec.app.prefetch`)."""
 
     def load() -> Split:
         if d.kind == "movielens" and not d.path:
@@ -82,18 +87,19 @@ def load_split(d: DatasetConfig, state: ProcessState) -> Split:
         )
         return split_rows(data, d.split, d.test_fraction, d.split_seed, d.leave_out)
 
-    return state.split(dataset_key(d), load)
+    return state.split(dataset_key(d), load, prefetch)
 
 
-def prepare(cfg: Config, state: ProcessState) -> Split:
-    """Validates the config, loads and splits the data, then checks what needs the data.
+def prepare(cfg: Config, state: ProcessState, prefetch: bool = False) -> Split:
+    """Validates the config, loads and splits the data, then checks what needs the data
+    (``prefetch``: ahead of the jobs, :mod:`mtrec.app.prefetch`).
 
     Raises:
       ConfigError: a bad config value (named by its full key).
       DataError: unreadable data (named by file and line).
     """
     validate(cfg)
-    split = load_split(cfg.dataset, state)
+    split = load_split(cfg.dataset, state, prefetch)
     train = split.train
     columns = {"rating": train.rating, **train.columns}
     sides = tuple(side for side in ("movie", "user") if getattr(train, f"{side}_features") is not None)
@@ -122,6 +128,8 @@ def source_of(d: DatasetConfig) -> tuple[str, bool]:
 def split_inputs(d: DatasetConfig, split: Split) -> list[SplitInput]:
     """The splits a job trains, selects and tests on, as MLflow dataset inputs
     (``{name}-train``/``-validation``/``-test``, contexts ``training``/``validation``/``test``)."""
+    from mtrec.tracking.datasets import SplitInput  # MLflow: loading the data does not need it
+
     source, is_path = source_of(d)
 
     def one(part: str, context: str, rows: Interactions) -> SplitInput:

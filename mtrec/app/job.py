@@ -104,6 +104,7 @@ def run_job(cfg: Config, ctx: JobContext, state: ProcessState) -> Objective:
         split = prepare(cfg, state)
     except (ConfigError, DataError, StoreError) as e:
         _exit_with_error(e)
+    start_baselines(cfg, split, state)  # numpy, in a thread, while MLflow and TensorFlow import
     try:
         metrics = _train_tracked(cfg, ctx, state, lambda: split, target)
     # NaN/inf loss: the run is FAILED; a store that cannot be used: no run began. One line each.
@@ -191,7 +192,7 @@ def _train(
     on_epoch_end: EpochHook | None = None,
 ) -> dict[str, float]:
     """Loads the data (when not loaded yet), trains, exports and logs, inside the job's run."""
-    hits_before = state.hits
+    hits_before, taken_before = state.hits, state.prefetches_taken
     started = time.perf_counter()
     split = get_split()
     times = {"time/data_seconds": time.perf_counter() - started}  # ~0 when already prepared
@@ -200,6 +201,8 @@ def _train(
     run.set_tags(
         {
             "mtrec.data_cache_hit": str(state.hits > hits_before).lower(),
+            # Loaded while the multirun started (mtrec.app.prefetch): the first job's, usually.
+            "mtrec.data_prefetched": str(state.prefetches_taken > taken_before).lower(),
             "mtrec.data_loads_in_process": str(state.loads),
             **source,  # which table was read: path, rows, sha256 (a table source only)
         }

@@ -61,7 +61,8 @@ class ProcessState:
     """The caches a process's jobs share, and what it has already set up.
 
     Attributes:
-      splits: dataset key -> its train/test split (parsed, encoded and split once).
+      splits: dataset key -> its train/test split (parsed, encoded and split once; a future: it
+        may be loading in a prefetch thread, ``mtrec.app.prefetch``).
       baselines: split key -> ``baseline/*`` metrics of that split (a future: they may be computed
         in a background thread, :meth:`start_baselines`).
       loads: how many splits this process has loaded; ``hits`` how often it reused one.
@@ -70,9 +71,11 @@ class ProcessState:
       set_up: names of the one-off set-ups done (:meth:`once`).
       warm_up: the thread loading what the end of the first run needs (``mtrec.app.warmup``),
         once started.
+      prefetched: keys of splits a prefetch loaded that no job has taken yet;
+        ``prefetches_taken`` how many such splits jobs have taken.
     """
 
-    splits: dict[Hashable, Split] = field(default_factory=dict)
+    splits: dict[Hashable, Future[Split]] = field(default_factory=dict)
     baselines: dict[Hashable, Future[dict[str, float]]] = field(default_factory=dict)
     loads: int = 0
     hits: int = 0
@@ -80,23 +83,49 @@ class ProcessState:
     set_up: set[str] = field(default_factory=set)
     strategies: dict[str, Any] = field(default_factory=dict)
     warm_up: threading.Thread | None = None
+    prefetched: set[Hashable] = field(default_factory=set)
+    prefetches_taken: int = 0
+    # The caches are filled from a prefetch thread (mtrec.app.prefetch) and the jobs' thread.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def split(self, key: Hashable, load: Callable[[], Split]) -> Split:
-        """The split cached under ``key``, loaded with ``load()`` the first time."""
-        if key in self.splits:
-            self.hits += 1
-        else:
-            self.splits[key] = load()
-            self.loads += 1
-        return self.splits[key]
+    def split(self, key: Hashable, load: Callable[[], Split], prefetch: bool = False) -> Split:
+        """The split cached under ``key``, loaded with ``load()`` by the first caller (another
+        caller meanwhile waits for it). A load that fails is raised to every caller waiting for
+        it and tried again by the next. ``prefetch``: a load ahead of the jobs; the first job that
+        takes its split counts it as loaded, not as a reuse (``hits``)."""
+        with self._lock:
+            future = self.splits.get(key)
+            owner = future is None
+            if future is None:
+                future = self.splits[key] = Future()
+                self.loads += 1
+                if prefetch:
+                    self.prefetched.add(key)
+            elif not prefetch:
+                if key in self.prefetched:
+                    self.prefetched.discard(key)
+                    self.prefetches_taken += 1
+                else:
+                    self.hits += 1
+        if owner:
+            try:
+                future.set_result(load())
+            except BaseException as e:
+                with self._lock:
+                    del self.splits[key]
+                    self.loads -= 1
+                    self.prefetched.discard(key)
+                future.set_exception(e)
+        return future.result()
 
     def start_baselines(self, key: Hashable, compute: Callable[[], dict[str, float]]) -> None:
-        """Starts ``compute()`` for ``key`` in a daemon thread, unless its baselines are known or
-        under way (:meth:`baselines_of` waits for them)."""
-        if key in self.baselines:
-            return
+        """Starts ``compute()`` for ``key`` in a thread, unless its baselines are known or under
+        way (:meth:`baselines_of` waits for them); the process's exit waits for it."""
         future: Future[dict[str, float]] = Future()
-        self.baselines[key] = future
+        with self._lock:
+            if key in self.baselines:
+                return
+            self.baselines[key] = future
 
         def run() -> None:
             try:
@@ -104,20 +133,31 @@ class ProcessState:
             except BaseException as e:  # Raised again by baselines_of, in the job that needs them.
                 future.set_exception(e)
 
-        threading.Thread(target=run, name="mtrec-baselines", daemon=True).start()
+        # Not a daemon: a process that exits early (a failed job, Ctrl-C) waits for the numpy work
+        # to end. A daemon thread still inside OpenBLAS at exit can hang the interpreter's
+        # shutdown for good (seen here: a failed sweep that never exited).
+        threading.Thread(target=run, name="mtrec-baselines").start()
 
     def baselines_of(self, key: Hashable, compute: Callable[[], dict[str, float]]) -> dict[str, float]:
         """The baselines cached under ``key``: computed with ``compute()`` the first time, or
         awaited when :meth:`start_baselines` has started them. A computation that failed is
         tried again by the next call."""
-        if key not in self.baselines:
-            future: Future[dict[str, float]] = Future()
-            future.set_result(compute())
-            self.baselines[key] = future
+        with self._lock:
+            future = self.baselines.get(key)
+            owner = future is None
+            if future is None:
+                future = self.baselines[key] = Future()
+        if owner:
+            try:
+                future.set_result(compute())
+            except BaseException as e:
+                future.set_exception(e)
         try:
-            return self.baselines[key].result()
+            return future.result()
         except BaseException:
-            del self.baselines[key]
+            with self._lock:
+                if self.baselines.get(key) is future:
+                    del self.baselines[key]
             raise
 
     def cache_stats(self) -> dict[str, int]:

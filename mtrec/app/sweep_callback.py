@@ -19,19 +19,20 @@ import sys
 import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mlflow
 from hydra.experimental.callback import Callback
-from mlflow.entities import RunStatus
 from omegaconf import DictConfig
 
 from mtrec.app import process, sweep_state
 from mtrec.app.progress import SweepProgress, count_jobs
-from mtrec.tracking.connect import use_experiment
-from mtrec.tracking.liveness import Heartbeat, process_tags
 from mtrec.tracking.store import StoreError, resolve_target, retry_locked
-from mtrec.tracking.sweeps import close_orphaned_children
+
+if TYPE_CHECKING:
+    from mtrec.tracking.liveness import Heartbeat
+
+# MLflow (about 1 s to import) loads in on_multirun_start, once the data and baselines are under
+# way (mtrec.app.prefetch), not when Hydra creates the callbacks.
 
 log = logging.getLogger("mtrec")
 BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
@@ -51,10 +52,19 @@ class SweepCallback(Callback):
         return {**self.__dict__, "heartbeat": None}
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if config.hydra.launcher.get("_target_") == BASIC_LAUNCHER:
+        if config.hydra.launcher.get("_target_") == BASIC_LAUNCHER:  # the jobs run in this process
+            from mtrec.app.prefetch import prefetch
+
+            prefetch(config, process.current())  # type: ignore[arg-type]  # a DictConfig of Config
             self.progress = SweepProgress(_num_jobs(config))
         if not config.tracking.enabled:
             return
+        import mlflow
+        from mlflow.entities import RunStatus
+
+        from mtrec.tracking.connect import use_experiment
+        from mtrec.tracking.liveness import Heartbeat, process_tags
+
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_id = f"{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
         try:
@@ -92,6 +102,10 @@ class SweepCallback(Callback):
     def _close_if_open(self, status: str) -> None:
         if self.parent_run_id is None:
             return
+        import mlflow
+
+        from mtrec.tracking.sweeps import close_orphaned_children
+
         if self.heartbeat is not None:
             self.heartbeat.stop()
         close_orphaned_children(self.parent_run_id)
@@ -103,10 +117,14 @@ class SweepCallback(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.parent_run_id is None:
             return
+        import mlflow
+        from mlflow.entities import RunStatus
+
         # matplotlib loads only when a report is due.
         from mtrec.reports.report import write_report
         from mtrec.reports.sweep import load_sweep
         from mtrec.reports.tables import summary_markdown
+        from mtrec.tracking.sweeps import close_orphaned_children
 
         parent_run_id = self.parent_run_id
         try:

@@ -54,6 +54,12 @@ def test_multirun_is_one_parent_run_with_children_and_a_report(tmp_path: Path) -
     }
     assert set(jobs["tags.mtrec.job_num"]) == {"0", "1", "2", "3"}
     assert jobs["metrics.baseline/popularity/top_10_accuracy"].nunique() == 1  # one split, one baseline
+    # The split and its baselines were begun as the multirun started (mtrec.app.prefetch): the
+    # first job takes them, and the data is read once for the four jobs.
+    by_job = jobs.set_index("tags.mtrec.job_num").sort_index()
+    assert list(by_job["tags.mtrec.data_prefetched"]) == ["true", "false", "false", "false"]
+    assert list(by_job["tags.mtrec.data_cache_hit"]) == ["false", "true", "true", "true"]
+    assert set(by_job["tags.mtrec.data_loads_in_process"]) == {"1"}
     for job in range(4):
         assert (tmp_path / "sweep" / str(job) / "metrics.json").is_file()
 
