@@ -115,7 +115,9 @@ def open_study(
         except Exception as e:  # SQLAlchemy's and Optuna's errors: the storage or the study is unusable
             why = (str(e).strip().splitlines() or [type(e).__name__])[0]
             # Two commands creating one new SQLite file's tables at once: the later one retries.
-            if attempt < 2 and ("already exists" in why or "locked" in why):
+            # Optuna stamping a new file's schema version twice is the same race ("UNIQUE
+            # constraint failed: alembic_version.version_num", seen once on a loaded machine).
+            if attempt < 2 and any(sign in why for sign in ("already exists", "locked", "UNIQUE constraint")):
                 time.sleep(1.0)
                 continue
             if _holds_mlflow(url):

@@ -67,8 +67,11 @@ class Lookup:
         assert self._process.stdout is not None
         out = self._process.stdout.read()
         self._process.wait()
-        answer = json.loads(out.splitlines()[-1]) if out.strip() else {}
-        if self._process.returncode != 0 or not answer:
+        try:
+            answer = json.loads(out.splitlines()[-1]) if out.strip() else {}
+        except ValueError:  # not the lookup's answer: whatever it printed before dying
+            answer = {}
+        if self._process.returncode != 0 or not isinstance(answer, dict) or not answer:
             raise CliError(f"looking up the model failed (exit status {self._process.returncode}); see above")
         if "error" in answer:
             raise CliError(answer["error"])

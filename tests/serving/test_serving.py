@@ -183,6 +183,11 @@ def test_a_failed_lookup_is_one_line(logged: Logged, capsys) -> None:
         model_lookup.CliError, match=r"^looking up the model failed \(exit status 3\); see above$"
     ):
         model_lookup.Lookup(crashed).result()
+    garbled = subprocess.Popen(
+        [sys.executable, "-c", "print('not an answer')"], stdout=subprocess.PIPE, text=True
+    )
+    with pytest.raises(model_lookup.CliError, match=r"^looking up the model failed \(exit status 0\)"):
+        model_lookup.Lookup(garbled).result()
 
 
 def test_pyfunc_load_model_answers_dataframes(logged: Logged) -> None:
