@@ -238,3 +238,11 @@ def postgres_bin(name: str) -> str:
 def as_postgres(*cmd: str) -> list[str]:
     """PostgreSQL refuses to run as root; CI runs as root, so drop to the distribution's user."""
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else list(cmd)
+
+
+def blas_pools() -> list[dict]:
+    """numpy's BLAS thread pools in this process (a function a child process can be given)."""
+    import numpy  # noqa: F401
+    import threadpoolctl
+
+    return [pool for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"]

@@ -24,10 +24,13 @@ register_configs()
 
 
 def main() -> None:
-    """The console script: Hydra's app, then a quick exit (``process.freeze_before_exit``)."""
+    """The console script: Hydra's app, then a quick exit: no wait for baselines no job needs
+    any more (a resumed sweep's, when every job was skipped), no final collection
+    (``process.freeze_before_exit``)."""
     try:
         app()
     finally:
+        process.current().stop_children()
         process.freeze_before_exit()
 
 

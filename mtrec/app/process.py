@@ -19,6 +19,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from threadpoolctl import threadpool_limits
+
+from mtrec.app.child_call import ChildCall
 from mtrec.data.interactions import Split
 
 
@@ -73,6 +76,7 @@ class ProcessState:
         once started.
       prefetched: keys of splits a prefetch loaded that no job has taken yet;
         ``prefetches_taken`` how many such splits jobs have taken.
+      children: the child processes computing baselines (:meth:`start_baselines`).
     """
 
     splits: dict[Hashable, Future[Split]] = field(default_factory=dict)
@@ -85,6 +89,7 @@ class ProcessState:
     warm_up: threading.Thread | None = None
     prefetched: set[Hashable] = field(default_factory=set)
     prefetches_taken: int = 0
+    children: list[ChildCall] = field(default_factory=list)
     # The caches are filled from a prefetch thread (mtrec.app.prefetch) and the jobs' thread.
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -118,14 +123,34 @@ class ProcessState:
                 future.set_exception(e)
         return future.result()
 
-    def start_baselines(self, key: Hashable, compute: Callable[[], dict[str, float]]) -> None:
-        """Starts ``compute()`` for ``key`` in a thread, unless its baselines are known or under
-        way (:meth:`baselines_of` waits for them); the process's exit waits for it."""
+    def start_baselines(
+        self,
+        key: Hashable,
+        compute: Callable[[], dict[str, float]],
+        blas_threads: int | None = None,
+        in_child: bool = True,
+    ) -> None:
+        """Starts ``compute()`` for ``key`` in a child process (``in_child``: ``compute`` must
+        pickle) or a thread, unless its baselines are known or under way (:meth:`baselines_of`
+        waits for them). ``blas_threads``: numpy's BLAS threads meanwhile (None: its default)."""
         future: Future[dict[str, float]] = Future()
         with self._lock:
             if key in self.baselines:
                 return
             self.baselines[key] = future
+        if in_child:
+            try:
+                self.children.append(ChildCall(compute, blas_threads, "mtrec-baselines", future))
+            except OSError as e:  # no interpreter to start: raised by baselines_of, in the job
+                future.set_exception(e)
+            return
+        if blas_threads is not None:
+            unlimited = compute
+
+            def compute() -> dict[str, float]:
+                # numpy's BLAS pool is the whole process's: set only where nothing else needs it.
+                with threadpool_limits(blas_threads, user_api="blas"):
+                    return unlimited()
 
         def run() -> None:
             try:
@@ -137,6 +162,13 @@ class ProcessState:
         # to end. A daemon thread still inside OpenBLAS at exit can hang the interpreter's
         # shutdown for good (seen here: a failed sweep that never exited).
         threading.Thread(target=run, name="mtrec-baselines").start()
+
+    def stop_children(self) -> None:
+        """Kills the child processes still computing (their results are no longer needed: the
+        process's jobs have ended), so that the exit does not wait for them."""
+        for child in self.children:
+            child.stop()
+        self.children.clear()
 
     def baselines_of(self, key: Hashable, compute: Callable[[], dict[str, float]]) -> dict[str, float]:
         """The baselines cached under ``key``: computed with ``compute()`` the first time, or

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any, cast
 
 import numpy as np
 
 from mtrec.data.interactions import Interactions, Split
 from mtrec.data.labels import TaskLabels
+from mtrec.data.splits import carve_validation, refit_split
 from mtrec.evaluation.ease import ease_metrics, fit_ease, gram, select_l2
 from mtrec.evaluation.knn import knn_predictions, pearson_baseline_similarity
 
@@ -175,6 +177,36 @@ def compute_baselines(
         else:
             metrics.update({name(key): v for key, v in binary_baselines(labels).items()})
     return metrics
+
+
+def run_baselines(
+    split: Split,
+    ks: Sequence[int],
+    tasks: Sequence[TaskLabels],
+    refit: bool = False,
+    strong: Mapping[str, Any] | None = None,
+    selection: tuple[float, int, str, int] = (0.1, 42, "random", 1),
+) -> dict[str, float]:
+    """A run's baselines (:func:`compute_baselines`) from plain, picklable arguments, so that
+    another process can compute them (``mtrec.app.child_call``).
+
+    Args:
+      split: the run's split, with its validation rows when it has them.
+      refit: the final model trains on training and validation rows together; so do the baselines.
+      strong: :class:`StrongBaselines`' options other than ``selection``; None: no EASE or item-kNN.
+      selection: without a validation split, EASE's λ is chosen on rows carved out of the final
+        training rows by ``carve_validation(final, fraction, seed, rule, leave_out)``.
+    """
+    final = refit_split(split) if refit else split
+    chosen = None
+    if strong is not None:
+        if split.val is not None:
+            rows = Split(split.train, split.val)
+        else:
+            carved = carve_validation(final, *selection)
+            rows = Split(carved.train, cast(Interactions, carved.val))
+        chosen = StrongBaselines(selection=rows, **strong)
+    return compute_baselines(final, ks, tasks, chosen)
 
 
 def ease_baseline(
