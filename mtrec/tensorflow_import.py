@@ -24,8 +24,11 @@ STARTUP_NOTICES = re.compile(
     r"|cuda_platform\.cc:\d+\] failed call to cuInit"
     r"|Unable to register cu(DNN|FFT|BLAS) factory"
     r"|computation_placer\.cc:\d+\] computation placer already registered"
+    r"|port\.cc:\d+\] oneDNN custom operations are on"
 )
-"""What a CPU machine's TensorFlow prints on import and on its first device listing (TF 2.21)."""
+"""What a CPU machine's TensorFlow prints on import and on its first device listing (TF 2.21).
+The oneDNN notice (about round-off from oneDNN's kernels) is one that ``TF_CPP_MIN_LOG_LEVEL=2``
+hid before TensorFlow began logging it through absl ahead of its log set-up."""
 
 
 def import_tensorflow() -> ModuleType:
