@@ -104,7 +104,7 @@ def run_job(cfg: Config, ctx: JobContext, state: ProcessState) -> Objective:
         split = prepare(cfg, state)
     except (ConfigError, DataError, StoreError) as e:
         _exit_with_error(e)
-    start_baselines(cfg, split, state)  # numpy, in a thread, while MLflow and TensorFlow import
+    start_baselines(cfg, split, state)  # numpy, in a child process, while MLflow and TensorFlow import
     try:
         metrics = _train_tracked(cfg, ctx, state, lambda: split, target)
     # NaN/inf loss: the run is FAILED; a store that cannot be used: no run began. One line each.
@@ -209,7 +209,7 @@ def _train(
     )
     if source:
         log.info("data: " + ", ".join(f"{k.removeprefix('mtrec.dataset.')}={v}" for k, v in source.items()))
-    start_baselines(cfg, split, state)  # numpy, in a thread, while TensorFlow imports and builds
+    start_baselines(cfg, split, state)  # numpy, in a child process, while TensorFlow imports and builds
     started = time.perf_counter()
     training = _import_training(state)
     times["time/import_seconds"] = time.perf_counter() - started  # the first job of a process only

@@ -3,8 +3,9 @@
 With Hydra's basic launcher every job runs in the process that starts the multirun. Before its
 first job trains, that process imports MLflow, opens the store and the parent run, composes each
 job's config and imports TensorFlow: seconds of work on one core. Loading and splitting the data
-and computing the strong baselines (numpy, mostly outside the GIL) need none of that, so
-:func:`prefetch` starts them for the sweep's base config on a thread meanwhile. A job takes them
+and computing the strong baselines need none of that, so :func:`prefetch` starts them for the sweep's
+base config meanwhile: the split on a thread, the baselines in a child process
+(``mtrec.app.baselines.start_baselines``). A job takes them
 from the process's caches (:class:`mtrec.app.process.ProcessState`) when its keys match the base
 config's: every job of a sweep that varies neither the data nor the split nor the baselines'
 options. Otherwise the prefetched work goes unused and each job computes its own, as without it.
@@ -44,8 +45,8 @@ def prefetch(cfg: Config, state: ProcessState) -> threading.Thread | None:
         except Exception as e:  # noqa: BLE001 - the first job raises it again, where it is reported
             log.debug(f"prefetch: not started ({type(e).__name__}: {e})")
             return
-        # One BLAS thread: the other core is the jobs' thread's, busy importing (a second BLAS
-        # thread would slow it more than it speeds the baselines; measured in docs/performance.md).
+        # One BLAS thread in the baselines' process: the other core is busy importing (a second
+        # BLAS thread would slow it more than it speeds the baselines; docs/performance.md).
         start_baselines(cfg, split, state, blas_threads=1)
 
     thread = threading.Thread(target=run, name="mtrec-prefetch")

@@ -67,7 +67,7 @@ class ProcessState:
       splits: dataset key -> its train/test split (parsed, encoded and split once; a future: it
         may be loading in a prefetch thread, ``mtrec.app.prefetch``).
       baselines: split key -> ``baseline/*`` metrics of that split (a future: they may be computed
-        in a background thread, :meth:`start_baselines`).
+        in a child process or a thread, :meth:`start_baselines`).
       loads: how many splits this process has loaded; ``hits`` how often it reused one.
       export_graphs: the last exported serving graph (``mtrec.serving.export.GraphCache``), made
         on first use: creating it needs TensorFlow.
